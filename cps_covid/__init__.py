@@ -1,0 +1,1 @@
+"""cps-covid-etl: keeps the CPS COVID dashboard's published data current."""

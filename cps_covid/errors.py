@@ -1,0 +1,28 @@
+"""Errors that end a run, each with a message an operator can act on."""
+
+from __future__ import annotations
+
+
+class CpsCovidError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InputError(CpsCovidError):
+    """Input (feed or history) that must not be published; nothing was written."""
+
+
+class SourceError(CpsCovidError):
+    """The district's source could not be read."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class ConcurrentWriteError(CpsCovidError):
+    """Another writer changed a published object since this run read it."""
+
+
+class NewSeasonError(InputError):
+    """Season totals dropped to near zero: an operator has to close the season."""

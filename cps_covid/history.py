@@ -1,0 +1,91 @@
+"""Read the published tables and describe them for validation (pure, no I/O)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from cps_covid.errors import InputError
+from cps_covid.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS, WINDOWS, HistoryLayout
+
+ROW = "_row"
+FLOAT_FORMAT = "{:.10g}"
+
+
+def read_table(payload: bytes, name: str) -> pd.DataFrame:
+    """A published CSV with its ids kept as text; an unreadable file is an ``InputError``."""
+    if not payload.strip():
+        raise InputError(f"{name}: the file is empty")
+    try:
+        frame = pd.read_csv(io.BytesIO(payload), dtype={SCHOOL_ID: "str", SCHOOL: "str"})
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{name}: not a readable CSV file ({str(err).strip()})") from None
+    return frame
+
+
+def count_columns(schools: pd.DataFrame) -> list[str]:
+    layout = HistoryLayout.of(schools.columns)
+    return [*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days]
+
+
+def require_columns(frame: pd.DataFrame, name: str, required: list[str]) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(f"{name}: line 1: missing column(s) {', '.join(missing)} (found {list(frame.columns)[:12]})")
+
+
+def non_integer_cells(schools: pd.DataFrame) -> pd.DataFrame:
+    """Count cells that are not whole numbers, one row each: ``_row``, ``column``, ``value``."""
+    parts = []
+    for column in count_columns(schools):
+        values = schools[column]
+        if pd.api.types.is_integer_dtype(values):
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = numbers.isna() | (numbers != numbers.round())
+        parts.append(
+            pd.DataFrame({ROW: schools.index[bad] + 2, "column": column, "value": values[bad].astype("str")})
+        )
+    if not parts:
+        return pd.DataFrame({ROW: pd.Series(dtype="int64"), "column": pd.Series(dtype="str"), "value": pd.Series(dtype="str")})
+    return pd.concat(parts, ignore_index=True)
+
+
+def typed_schools(schools: pd.DataFrame) -> pd.DataFrame:
+    """Counts as int64 once ``non_integer_cells`` found nothing."""
+    columns = count_columns(schools)
+    return schools.astype({c: "int64" for c in columns} | {LATITUDE: "float64", LONGITUDE: "float64"})
+
+
+def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
+    """What the history suite looks at: identity, location and the totals' arithmetic per school."""
+    layout = HistoryLayout.of(schools.columns)
+    checks = schools[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, *WINDOWS, GTOTAL]].copy()
+    checks.insert(0, ROW, schools.index + 2)
+    checks["day_sum"] = schools[layout.days].sum(axis=1)
+    checks["carry_over_sum"] = schools[layout.carry_overs].sum(axis=1) if layout.carry_overs else 0
+    checks["season_total"] = checks[GTOTAL] - checks["carry_over_sum"]
+    checks["latest_day"] = layout.days[-1] if layout.days else ""
+    return checks
+
+
+def totals_checks(published: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFrame:
+    """``CPStotals.csv`` beside the same figures recomputed from the per-school table."""
+    from cps_covid.merge import district_totals
+
+    recomputed = district_totals(schools).set_index("date")
+    checks = published.copy()
+    checks.insert(0, ROW, published.index + 2)
+    dates = published["date"].astype("int64")
+    for column in ("daily", "running"):
+        checks[f"recomputed_{column}"] = dates.map(recomputed[column]).astype("Int64")
+    return checks
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Serialise the way the published files are written (floats like the real ``CPStotals.csv``)."""
+    return frame.to_csv(index=False, float_format=lambda x: FLOAT_FORMAT.format(round(x, 9))).encode()
+
+
+__all__ = ["TOTALS_COLUMNS", "csv_bytes", "non_integer_cells", "read_table", "school_checks", "totals_checks", "typed_schools"]

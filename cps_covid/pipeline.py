@@ -1,0 +1,136 @@
+"""The steps shared by the flow's tasks and the offline ``cps-covid merge``.
+
+Each step takes bytes or DataFrames and returns DataFrames plus validation
+reports; none reads or writes anything, so the flow and the offline command
+apply exactly the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+
+from cps_covid import history, merge, render
+from cps_covid.feed import parse_feed
+from cps_covid.schema import LATITUDE, LEADING_COLUMNS, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS
+from cps_covid.validation import ValidationFailed, ValidationReport, validate
+
+SCHOOLS_KEY = "data/allCpsCovidData.csv"
+TOTALS_KEY = "data/CPStotals.csv"
+TRANSPOSED_KEY = "data/newFormatTest.csv"
+PAGE_KEY = "newcases.html"
+CSV_TYPE = "text/csv; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+def _stop_on_failures(reports: list[ValidationReport]) -> list[ValidationReport]:
+    if any(not r.success for r in reports):
+        raise ValidationFailed(reports)
+    return reports
+
+
+@dataclass
+class Feed:
+    kind: str
+    totals: pd.DataFrame
+    """``CPS_School_ID``, ``season_total``, ``School`` (name from the feed, if any)."""
+    reports: list[ValidationReport]
+
+
+def read_feed(payload: bytes, name: str) -> Feed:
+    """Parse either source format, validate its rows and the season totals they add up to."""
+    parsed = parse_feed(payload, name)
+    reports = [validate(parsed.rows, "fresh_feed", name)]
+    _stop_on_failures(reports)
+    rows = parsed.rows.assign(cases=parsed.rows["cases_number"].astype("int64"))
+    totals = merge.season_totals_from_rows(rows)
+    reports.append(validate(totals, "fresh_totals", name))
+    return Feed(parsed.kind, totals, _stop_on_failures(reports))
+
+
+@dataclass
+class History:
+    schools: pd.DataFrame
+    reports: list[ValidationReport]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(w) for r in self.reports for w in r.warnings]
+
+
+def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str, str]) -> History:
+    """Read and validate the published history; drift is a warning, anything else stops."""
+    schools_name, totals_name = names
+    schools = history.read_table(schools_csv, schools_name)
+    history.require_columns(schools, schools_name, LEADING_COLUMNS)
+    reports = [validate(history.non_integer_cells(schools), "history_cells", schools_name)]
+    _stop_on_failures(reports)
+    schools = history.typed_schools(schools)
+    reports.append(validate(history.school_checks(schools), "history_schools", schools_name))
+    if totals_csv is not None:
+        totals = history.read_table(totals_csv, totals_name)
+        history.require_columns(totals, totals_name, TOTALS_COLUMNS)
+        reports.append(validate(history.totals_checks(totals, schools), "history_totals", totals_name))
+    return History(schools, _stop_on_failures(reports))
+
+
+
+
+@dataclass
+class Publication:
+    """Everything one update would publish, before comparing with what is there."""
+
+    objects: dict[str, tuple[bytes, str]]
+    subject: str | None
+    message: str | None
+    result: merge.MergeResult
+    reports: list[ValidationReport] = field(default_factory=list)
+
+    @property
+    def notifies(self) -> bool:
+        return self.message is not None
+
+
+def build_publication(result: merge.MergeResult, as_of: date, updated_at: datetime, site_url: str) -> Publication:
+    """Serialise the merged tables, validate them, and render page and message if cases moved."""
+    schools = result.schools
+    totals = merge.district_totals(schools)
+    reports = [
+        validate(history.school_checks(schools), "published_schools", SCHOOLS_KEY),
+        validate(history.totals_checks(totals, schools), "published_totals", TOTALS_KEY),
+    ]
+    _stop_on_failures(reports)
+    objects = {
+        SCHOOLS_KEY: (history.csv_bytes(schools), CSV_TYPE),
+        TOTALS_KEY: (history.csv_bytes(totals), CSV_TYPE),
+        TRANSPOSED_KEY: (history.csv_bytes(merge.transposed(schools)), CSV_TYPE),
+    }
+    subject = message = None
+    if not result.changes.empty:
+        day_cases = result.day_cases()
+        objects[PAGE_KEY] = (render.newcases_page(day_cases, as_of, site_url), HTML_TYPE)
+        subject = render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), as_of)
+        message = render.message(result.changes, day_cases, as_of, updated_at, site_url)
+    return Publication(objects, subject, message, result, reports)
+
+
+def new_school_ids(feed: Feed, schools: pd.DataFrame, ignore_ids: frozenset[str]) -> list[str]:
+    """Ids the feed reports that the history has never seen (profiles to look up)."""
+    ids = feed.totals[SCHOOL_ID]
+    return sorted(set(ids[~ids.isin(schools[SCHOOL_ID]) & ~ids.isin(ignore_ids)]))
+
+
+def profiles_frame(found: list[dict]) -> pd.DataFrame:
+    """School profile answers (``Short_Name``, ``School_Latitude``, ``School_Longitude``) as rows."""
+    rows = [
+        {
+            SCHOOL_ID: str(p[SCHOOL_ID]),
+            SCHOOL: str(p["Short_Name"]),
+            LATITUDE: pd.to_numeric(p.get("School_Latitude"), errors="coerce"),
+            LONGITUDE: pd.to_numeric(p.get("School_Longitude"), errors="coerce"),
+        }
+        for p in found
+    ]
+    return pd.DataFrame(rows, columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])

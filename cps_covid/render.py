@@ -1,0 +1,84 @@
+"""The "new cases" page and the subscribers' message, from a merge result."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+from urllib.parse import urlencode
+
+import jinja2
+import pandas as pd
+
+from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL
+
+SUBJECT_LIMIT = 100
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("cps_covid", "templates"),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def date_label(day: date) -> str:
+    return day.strftime("%b. %d, %Y")
+
+
+def _number(value: float) -> str:
+    return "" if pd.isna(value) else repr(float(value))
+
+
+def school_href(name: str, latitude: float, longitude: float) -> str:
+    """The dashboard's school page link, as the old page built it."""
+    query = urlencode({"name": name.replace(" ", "_"), "Lat": _number(latitude), "Long": _number(longitude)})
+    return f"school.html?{query}"
+
+
+def newcases_page(day_cases: pd.DataFrame, day: date, site_url: str) -> bytes:
+    """``day_cases``: School, Latitude, Longitude, cases (the day's cumulative list)."""
+    rows = [
+        {"name": r[SCHOOL], "href": school_href(r[SCHOOL], r[LATITUDE], r[LONGITUDE]), "cases": int(r["cases"])}
+        for _, r in day_cases.sort_values(SCHOOL).iterrows()
+    ]
+    page = _environment().get_template("newcases.html.j2").render(
+        date_label=date_label(day),
+        rows=rows,
+        total_cases=sum(r["cases"] for r in rows),
+        corrections=[r["name"] for r in rows if r["cases"] < 0],
+        site_url=site_url.rstrip("/"),
+    )
+    return page.encode("utf-8")
+
+
+def subject(new_cases: int, day: date) -> str:
+    text = f"CPS COVID update: {new_cases} new case{'' if new_cases == 1 else 's'} ({date_label(day)})"
+    return text[:SUBJECT_LIMIT]
+
+
+def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_at: datetime, site_url: str) -> str:
+    """Plain text for subscribers: this update, then the day's totals so far."""
+    site = site_url.rstrip("/").removeprefix("https://").removeprefix("http://")
+    corrections = changes[changes["new_cases"] < 0]
+    lines = [
+        "cpscovid.com has detected new COVID-19 cases.",
+        "",
+        f"Update: {updated_at.strftime('%I:%M %p')}, {date_label(day)}",
+        f"New cases: {int(changes['new_cases'].clip(lower=0).sum())}",
+        f"Schools affected: {int((changes['new_cases'] > 0).sum())}",
+    ]
+    if not corrections.empty:
+        removed = ", ".join(f"{s} ({n})" for s, n in zip(corrections[SCHOOL], corrections["new_cases"], strict=True))
+        lines.append(f"Corrections (cases removed by the district): {removed}")
+    lines += [
+        "",
+        f"Cumulative cases reported {date_label(day)}",
+        f"New cases: {int(day_cases['cases'].sum())}",
+        f"Schools affected: {len(day_cases)}",
+        "",
+        f"View the list of cases at {site}/newcases.html",
+    ]
+    return "\n".join(lines) + "\n"
