@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="validate and merge, publish nothing")
 
     offline = commands.add_parser("merge", help="apply one feed to a folder, offline")
-    offline.add_argument("--history", type=Path, required=True, help="folder with allCpsCovidData.csv and CPStotals.csv")
+    offline.add_argument(
+        "--history", type=Path, required=True, help="folder with allCpsCovidData.csv and CPStotals.csv"
+    )
     offline.add_argument("--fresh", type=Path, required=True, help="the fresh feed (case-list CSV or health API JSON)")
     offline.add_argument("--as-of", type=_date, required=True)
     offline.add_argument("--out", type=Path, required=True)
@@ -45,9 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             from cps_covid.offline import merge_folder
 
             ignore = frozenset(i.strip() for i in args.ignore.split(",") if i.strip())
-            publication = merge_folder(args.history, args.fresh, args.as_of, args.out, ignore_ids=ignore, profiles=args.profiles)
+            publication = merge_folder(
+                args.history, args.fresh, args.as_of, args.out, ignore_ids=ignore, profiles=args.profiles
+            )
             result = publication.result
-            print(f"{result.new_cases} new case(s) at {len(result.changes)} school(s); wrote {len(publication.objects)} file(s) to {args.out}")
+            print(
+                f"{result.new_cases} new case(s) at {len(result.changes)} school(s); wrote {len(publication.objects)} file(s) to {args.out}"
+            )
             for event in result.events:
                 print(f"  {event}")
             return 0

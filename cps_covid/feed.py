@@ -40,7 +40,7 @@ def _text(payload: bytes, name: str) -> str:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InputError(
-            f"{name}: not UTF-8 text (byte {err.start}: {payload[err.start:err.start + 4]!r}); "
+            f"{name}: not UTF-8 text (byte {err.start}: {payload[err.start : err.start + 4]!r}); "
             "the source may have changed its encoding"
         ) from None
     if not text.strip():
@@ -76,8 +76,7 @@ def _parse_json(text: str, name: str) -> FeedRows:
         records = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(
-            f"{name}: malformed JSON at line {err.lineno}, column {err.colno} ({err.msg}); "
-            "the payload may be truncated"
+            f"{name}: malformed JSON at line {err.lineno}, column {err.colno} ({err.msg}); the payload may be truncated"
         ) from None
     if isinstance(records, dict):
         raise InputError(f"{name}: expected a JSON list of records, got an object with keys {sorted(records)[:8]}")
@@ -89,7 +88,9 @@ def _parse_json(text: str, name: str) -> FeedRows:
             raise InputError(f"{name}: record {number} is {json.dumps(record)[:60]}, not an object")
         missing = [f for f in (JSON_ID_FIELD, JSON_COUNT_FIELD) if f not in record]
         if missing:
-            raise InputError(f"{name}: record {number} has no field {', '.join(missing)} (fields: {sorted(record)[:10]})")
+            raise InputError(
+                f"{name}: record {number} has no field {', '.join(missing)} (fields: {sorted(record)[:10]})"
+            )
         rows.append(number)
         ids.append(_raw(record[JSON_ID_FIELD]))
         cases.append(_raw(record[JSON_COUNT_FIELD]))
@@ -109,7 +110,9 @@ def _parse_csv(text: str, name: str) -> FeedRows:
     try:
         lines = list(reader)
     except csv.Error as err:
-        raise InputError(f"{name}: malformed CSV near line {reader.line_num} ({err}); the payload may be truncated") from None
+        raise InputError(
+            f"{name}: malformed CSV near line {reader.line_num} ({err}); the payload may be truncated"
+        ) from None
     header = [h.strip() for h in lines[0]]
     if CSV_ID_COLUMN not in header:
         raise InputError(

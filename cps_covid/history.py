@@ -44,11 +44,11 @@ def non_integer_cells(schools: pd.DataFrame) -> pd.DataFrame:
             continue
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() | (numbers != numbers.round())
-        parts.append(
-            pd.DataFrame({ROW: schools.index[bad] + 2, "column": column, "value": values[bad].astype("str")})
-        )
+        parts.append(pd.DataFrame({ROW: schools.index[bad] + 2, "column": column, "value": values[bad].astype("str")}))
     if not parts:
-        return pd.DataFrame({ROW: pd.Series(dtype="int64"), "column": pd.Series(dtype="str"), "value": pd.Series(dtype="str")})
+        return pd.DataFrame(
+            {ROW: pd.Series(dtype="int64"), "column": pd.Series(dtype="str"), "value": pd.Series(dtype="str")}
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -88,4 +88,12 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, float_format=lambda x: FLOAT_FORMAT.format(round(x, 9))).encode()
 
 
-__all__ = ["TOTALS_COLUMNS", "csv_bytes", "non_integer_cells", "read_table", "school_checks", "totals_checks", "typed_schools"]
+__all__ = [
+    "TOTALS_COLUMNS",
+    "csv_bytes",
+    "non_integer_cells",
+    "read_table",
+    "school_checks",
+    "totals_checks",
+    "typed_schools",
+]

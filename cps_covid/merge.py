@@ -55,9 +55,7 @@ class MergeResult:
     def day_cases(self) -> pd.DataFrame:
         """The day's cumulative list: every school with cases in today's column."""
         rows = self.schools[self.schools[self.day] != 0]
-        return rows[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, self.day]].rename(
-            columns={self.day: "cases"}
-        )
+        return rows[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, self.day]].rename(columns={self.day: "cases"})
 
 
 def season_totals_from_rows(rows: pd.DataFrame) -> pd.DataFrame:

@@ -76,8 +76,6 @@ def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str,
     return History(schools, _stop_on_failures(reports))
 
 
-
-
 @dataclass
 class Publication:
     """Everything one update would publish, before comparing with what is there."""

@@ -44,12 +44,16 @@ def newcases_page(day_cases: pd.DataFrame, day: date, site_url: str) -> bytes:
         {"name": r[SCHOOL], "href": school_href(r[SCHOOL], r[LATITUDE], r[LONGITUDE]), "cases": int(r["cases"])}
         for _, r in day_cases.sort_values(SCHOOL).iterrows()
     ]
-    page = _environment().get_template("newcases.html.j2").render(
-        date_label=date_label(day),
-        rows=rows,
-        total_cases=sum(r["cases"] for r in rows),
-        corrections=[r["name"] for r in rows if r["cases"] < 0],
-        site_url=site_url.rstrip("/"),
+    page = (
+        _environment()
+        .get_template("newcases.html.j2")
+        .render(
+            date_label=date_label(day),
+            rows=rows,
+            total_cases=sum(r["cases"] for r in rows),
+            corrections=[r["name"] for r in rows if r["cases"] < 0],
+            site_url=site_url.rstrip("/"),
+        )
     )
     return page.encode("utf-8")
 

@@ -148,9 +148,9 @@ def validate(frame: pd.DataFrame, suite_name: str, source: str) -> ValidationRep
             continue
         config = item.expectation_config
         kwargs = config.kwargs
-        columns = tuple(
-            str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs
-        ) or tuple(kwargs.get("column_list", ()))
+        columns = tuple(str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs) or tuple(
+            kwargs.get("column_list", ())
+        )
         raised = (item.exception_info or {}).get("raised_exception")
         why = (config.meta or {}).get("why", "")
         if raised:

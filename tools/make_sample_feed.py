@@ -13,10 +13,25 @@ HISTORY = ROOT / "data/history-2021-09-22/allCpsCovidData.csv"
 OUT = ROOT / "data/feeds"
 SEASON_START = "20210829"
 NEW_CASES = {  # school id -> cases first reported on 2021-09-23
-    "609772": 2, "610212": 1, "609695": 3, "610529": 1, "609954": 2, "610384": 1,
-    "609966": 1, "610143": 4, "609828": 1, "609845": 2, "610274": 1, "609799": 1,
+    "609772": 2,
+    "610212": 1,
+    "609695": 3,
+    "610529": 1,
+    "609954": 2,
+    "610384": 1,
+    "609966": 1,
+    "610143": 4,
+    "609828": 1,
+    "609845": 2,
+    "610274": 1,
+    "609799": 1,
 }
-NEW_SCHOOL = {"SchoolID": "400199", "Short_Name": "LAKE VIEW - STEM ACADEMY", "School_Latitude": 41.9402, "School_Longitude": -87.6587}
+NEW_SCHOOL = {
+    "SchoolID": "400199",
+    "Short_Name": "LAKE VIEW - STEM ACADEMY",
+    "School_Latitude": 41.9402,
+    "School_Longitude": -87.6587,
+}
 
 
 def main() -> None:
@@ -32,11 +47,20 @@ def main() -> None:
         for day, count in per_day.items():
             stamp = f"{day[4:6]}/{day[6:]}/{day[:4]}"
             cases += [[stamp, sid, row["School"], "Student" if i % 3 else "Adult"] for i in range(count)]
-            api.append({"SchoolID": int(sid), "SchoolShortName": row["School"], "CaseDate": stamp, "TotalCaseCount": count})
+            api.append(
+                {"SchoolID": int(sid), "SchoolShortName": row["School"], "CaseDate": stamp, "TotalCaseCount": count}
+            )
     cases += [["09/23/2021", NEW_SCHOOL["SchoolID"], NEW_SCHOOL["Short_Name"], "Student"]] * 2
     cases.append(["09/23/2021", "610377", "NETWORK OFFICE", "Adult"])
     cases.append(["09/23/2021", "", "UNASSIGNED", "Adult"])
-    api.append({"SchoolID": int(NEW_SCHOOL["SchoolID"]), "SchoolShortName": NEW_SCHOOL["Short_Name"], "CaseDate": "09/23/2021", "TotalCaseCount": 2})
+    api.append(
+        {
+            "SchoolID": int(NEW_SCHOOL["SchoolID"]),
+            "SchoolShortName": NEW_SCHOOL["Short_Name"],
+            "CaseDate": "09/23/2021",
+            "TotalCaseCount": 2,
+        }
+    )
     with (OUT / "2021-09-23-cases.csv").open("w", newline="") as handle:
         writer = csv.writer(handle, quoting=csv.QUOTE_ALL)
         writer.writerow(["Result Date", "CPS School ID", "School", "Role"])
