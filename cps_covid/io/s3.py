@@ -1,0 +1,85 @@
+"""The versioned bucket the dashboard reads: reads with ETags, conditional writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from botocore.exceptions import ClientError
+
+from cps_covid.errors import ConcurrentWriteError
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    body: bytes
+    etag: str
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class Written:
+    key: str
+    etag: str
+    version_id: str | None
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+class Bucket:
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def get(self, key: str) -> StoredObject | None:
+        try:
+            answer = self.client.get_object(Bucket=self.name, Key=key)
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404"):
+                return None
+            raise
+        return StoredObject(key, answer["Body"].read(), answer["ETag"], answer.get("VersionId"))
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        content_type: str,
+        tags: dict[str, str],
+        if_match: str | None = None,
+    ) -> Written:
+        """Write only if the object is still what we read (``if_match``) or still absent."""
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        try:
+            answer = self.client.put_object(
+                Bucket=self.name,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Tagging=urlencode(tags),
+                **condition,
+            )
+        except ClientError as err:
+            if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                expected = f"ETag {if_match}" if if_match else "no object"
+                raise ConcurrentWriteError(
+                    f"s3://{self.name}/{key} changed since this run read it (expected {expected}); "
+                    "another writer published first, nothing of theirs was overwritten: rerun to apply the feed"
+                ) from None
+            raise
+        return Written(key, answer["ETag"], answer.get("VersionId"))
+
+
+def etag_of(bucket: Bucket, key: str) -> str | None:
+    """The current ETag of ``key``, or ``None`` when there is no such object."""
+    try:
+        return bucket.client.head_object(Bucket=bucket.name, Key=key)["ETag"]
+    except ClientError as err:
+        if _code(err) in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise

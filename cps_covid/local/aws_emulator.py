@@ -1,0 +1,107 @@
+"""The embedded AWS: a moto server on a free loopback port with the bucket, CDN and topic the flow uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+
+from cps_covid import pipeline
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True)
+class Emulated:
+    endpoint_url: str
+    bucket: str
+    distribution_id: str
+    topic_arn: str
+
+    def environment(self) -> dict[str, str]:
+        """What the flow (in this process, a subprocess or a container) needs to reach the emulator."""
+        return FAKE_CREDENTIALS | {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "CPS_COVID_BUCKET": self.bucket,
+            "CPS_COVID_DISTRIBUTION_ID": self.distribution_id,
+            "CPS_COVID_TOPIC_ARN": self.topic_arn,
+        }
+
+    def client(self, service: str):  # noqa: ANN201
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+    def sent_notifications(self) -> list[dict]:
+        """What SNS published, as moto records it."""
+        with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json") as answer:
+            data = json.load(answer)
+        sent = data.get("sns", {}).get("SNSBackend", {}).get("sent_notifications", [])
+        return [{"topic_arn": n[0], "message_id": n[1], "message": n[2], "subject": n[3]} for n in _flatten(sent)]
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")).close()
+
+
+def _flatten(sent: object) -> list[list]:
+    if isinstance(sent, dict):
+        return [n for v in sent.values() for n in _flatten(v)]
+    if isinstance(sent, list) and sent and isinstance(sent[0], list):
+        return sent
+    return []
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 and a free port; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
+    """Create the versioned bucket, a CloudFront distribution in front of it and the subscribers' topic."""
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    probe = Emulated(endpoint_url, bucket, "", "")
+    s3 = probe.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    origin = f"{bucket}.s3.amazonaws.com"
+    distribution = probe.client("cloudfront").create_distribution(
+        DistributionConfig={
+            "CallerReference": f"cps-covid-{bucket}",
+            "Comment": "cps-covid demo",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "bucket", "DomainName": origin, "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "bucket", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
+                                     "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
+        }
+    )["Distribution"]["Id"]
+    topic = probe.client("sns").create_topic(Name=f"{bucket}-new-cases")["TopicArn"]
+    return Emulated(endpoint_url, bucket, distribution, topic)
+
+
+def seed_history(emulated: Emulated, history_dir: Path) -> None:
+    """Put the published files of a day (the bundled 2021-09-22 state) into the bucket."""
+    s3 = emulated.client("s3")
+    for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY):
+        path = history_dir / Path(key).name
+        if path.exists():
+            s3.put_object(Bucket=emulated.bucket, Key=key, Body=path.read_bytes(), ContentType=pipeline.CSV_TYPE)

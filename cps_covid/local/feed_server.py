@@ -1,0 +1,116 @@
+"""A loopback HTTP server standing in for the district's sources (demo and tests).
+
+Each route can answer slowly, fail a number of times before answering, cut its
+body short or send anything at all, so the flow's fetch is exercised against a
+real socket, never a patched function.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass
+class Route:
+    body: bytes
+    content_type: str = "text/csv; charset=utf-8"
+    status: int = 200
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    """Answers (status, headers) given before the real one, one per request."""
+    delay_seconds: float = 0.0
+    truncate_to: int | None = None
+    """Declare the full length but send only this many bytes, then close."""
+
+
+class FeedServer:
+    """``with FeedServer() as server: server.route("/feed.csv", Route(...)); server.url("/feed.csv")``."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.profiles: dict[str, dict] = {}
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def route(self, path: str, route: Route) -> str:
+        with self._lock:
+            self.routes[path] = route
+        return self.url(path)
+
+    def serve_profiles(self, profiles_file: Path) -> str:
+        """Serve ``SchoolProfileInformation?SchoolId=..`` from a JSON list; returns the URL template."""
+        for record in json.loads(profiles_file.read_text()):
+            self.profiles[str(record["SchoolID"])] = record
+        return self.url("/schoolprofile/cps/SchoolProfileInformation?SchoolId={school_id}&SchoolYear={school_year}")
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parsed = urlparse(self.path)
+                with server._lock:
+                    server.requests[parsed.path] += 1
+                    route = server.routes.get(parsed.path)
+                    failure = route.failures.pop(0) if route and route.failures else None
+                if parsed.path.endswith("/SchoolProfileInformation"):
+                    school = parse_qs(parsed.query).get("SchoolId", [""])[0]
+                    record = server.profiles.get(school)
+                    route = Route(json.dumps([record] if record else []).encode(), "application/json")
+                if route is None:
+                    self._send(404, b"not found", "text/plain", {})
+                    return
+                if failure:
+                    status, headers = failure
+                    self._send(status, f"error {status}".encode(), "text/plain", headers)
+                    return
+                if route.delay_seconds:
+                    time.sleep(route.delay_seconds)
+                self._send(route.status, route.body, route.content_type, {}, route.truncate_to)
+
+            def _send(
+                self, status: int, body: bytes, content_type: str, headers: dict[str, str], cut: int | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(body if cut is None else body[:cut])
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                if cut is not None:
+                    self.close_connection = True
+
+        return Handler

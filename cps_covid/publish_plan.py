@@ -1,0 +1,34 @@
+"""Which objects an update has to write, and under which condition (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    key: str
+    body: bytes
+    content_type: str
+    if_match: str | None
+    """The ETag read before the merge; ``None``: the key must still be absent."""
+
+
+def same_content(body: bytes, etag: str | None) -> bool:
+    """A single-part S3 ETag is the MD5 of the body: equal means nothing to write."""
+    return etag is not None and hashlib.md5(body, usedforsecurity=False).hexdigest() == etag.strip('"')
+
+
+def plan_writes(objects: dict[str, tuple[bytes, str]], current: dict[str, str | None]) -> list[PlannedWrite]:
+    """Changed objects only, data before the page that points at it."""
+    writes = [
+        PlannedWrite(key, body, content_type, current.get(key))
+        for key, (body, content_type) in objects.items()
+        if not same_content(body, current.get(key))
+    ]
+    return sorted(writes, key=lambda w: (not w.key.startswith("data/"), w.key))
+
+
+def invalidation_paths(writes: list[PlannedWrite]) -> list[str]:
+    return [f"/{w.key}" for w in writes]

@@ -1,0 +1,58 @@
+"""Fetch tasks: the district's case feed and profiles of schools seen for the first time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from cps_covid import pipeline
+from cps_covid.io import district
+from cps_covid.settings import Settings
+from tasks.retrying import transient_only
+
+
+@task(
+    name="Fetch the district's feed",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+def fetch_feed(url: str, settings: Settings) -> district.Fetched:
+    fetched = district.fetch(url, timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes)
+    get_run_logger().info("Fetched %d bytes from %s (sha256 %s)", len(fetched.body), url, fetched.sha256[:12])
+    return fetched
+
+
+def school_year(as_of: date) -> int:
+    """CPS school years are named by the calendar year they start in (July on)."""
+    return as_of.year if as_of.month >= 7 else as_of.year - 1
+
+
+@task(
+    name="Look up new schools",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=transient_only,
+    cache_policy=NO_CACHE,
+)
+def look_up_new_schools(school_ids: list[str], as_of: date, settings: Settings) -> pd.DataFrame:
+    logger = get_run_logger()
+    found = []
+    for school_id in school_ids:
+        profile = None
+        if settings.profile_url:
+            profile = district.school_profile(
+                settings.profile_url, school_id, school_year(as_of), timeout=settings.fetch_timeout_seconds
+            )
+        if profile is None:
+            logger.warning("No school profile for new school %s: kept with its id, without coordinates", school_id)
+        else:
+            found.append(profile | {"CPS_School_ID": school_id})
+    return pipeline.profiles_frame(found)

@@ -1,0 +1,51 @@
+"""Publishing tasks: S3 objects, the CloudFront invalidation, the SNS summary."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cps_covid import pipeline
+from cps_covid.io import aws, cloudfront, s3, sns
+from cps_covid.publish_plan import PlannedWrite
+from cps_covid.settings import Settings
+
+
+@task(name="Read the published history", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None]:
+    """The two tables the merge needs (with their ETags) and the ETags of the other published objects."""
+    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    found: dict[str, s3.StoredObject | str | None] = {}
+    for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY):
+        found[key] = bucket.get(key)
+    for key in (pipeline.TRANSPOSED_KEY, pipeline.PAGE_KEY):
+        found[key] = s3.etag_of(bucket, key)
+    return found
+
+
+@task(name="Publish changed objects", cache_policy=NO_CACHE)
+def publish_objects(writes: list[PlannedWrite], tags: dict[str, str], settings: Settings) -> list[s3.Written]:
+    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    logger = get_run_logger()
+    written = []
+    for write in writes:
+        done = bucket.put(write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match)
+        logger.info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)
+        written.append(done)
+    return written
+
+
+@task(name="Invalidate the CDN", retries=3, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def invalidate_cdn(paths: list[str], caller_reference: str, settings: Settings) -> str:
+    client = aws.client("cloudfront", settings.aws_credentials_block)
+    invalidation = cloudfront.invalidate(client, settings.distribution_id, paths, caller_reference)
+    get_run_logger().info("Invalidation %s for %s", invalidation, ", ".join(paths))
+    return invalidation
+
+
+@task(name="Notify subscribers", retries=3, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def notify_subscribers(subject: str, message: str, settings: Settings) -> str:
+    client = aws.client("sns", settings.aws_credentials_block)
+    message_id = sns.publish(client, settings.topic_arn, subject, message)
+    get_run_logger().info("Published SNS message %s: %s", message_id, subject)
+    return message_id

@@ -1,0 +1,76 @@
+"""The run summary: returned by the flow, printed by the CLI, shown in the Prefect UI."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+
+@dataclass
+class RunSummary:
+    as_of: str
+    source: str
+    source_sha256: str
+    dry_run: bool
+    new_cases: int = 0
+    schools_affected: int = 0
+    changes: list[dict] = field(default_factory=list)
+    written: list[dict] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
+    invalidation_id: str | None = None
+    message_id: str | None = None
+    subject: str | None = None
+    message: str | None = None
+    events: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def markdown(self) -> str:
+        lines = [
+            f"# CPS COVID update for {self.as_of}{' (dry run)' if self.dry_run else ''}",
+            f"Source: `{self.source}` (sha256 `{self.source_sha256[:12]}`)",
+            "",
+            f"**{self.new_cases} new case(s) at {self.schools_affected} school(s).**",
+            "",
+        ]
+        if self.changes:
+            lines += ["| School | Id | New cases |", "|---|---|---:|"]
+            lines += [f"| {c['School']} | {c['CPS_School_ID']} | {c['new_cases']} |" for c in self.changes]
+            lines.append("")
+        lines.append("## Objects written")
+        lines += [f"- `{w['key']}` version `{w['version_id']}`" for w in self.written] or ["- none: nothing changed"]
+        if self.planned and not self.written:
+            lines += [f"- would write `{k}`" for k in self.planned]
+        lines += ["", f"Invalidation: `{self.invalidation_id}`", f"SNS message: `{self.message_id}`"]
+        if self.events or self.warnings:
+            lines += ["", "## Corrections and warnings"]
+            lines += [f"- {e}" for e in [*self.events, *self.warnings]]
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        """The short summary the CLI and the demo print."""
+        lines = [f"{self.new_cases} new case(s) at {self.schools_affected} school(s) for {self.as_of}"]
+        lines += [f"  wrote {w['key']} (version {w['version_id']})" for w in self.written]
+        if self.dry_run:
+            lines += [f"  would write {k}" for k in self.planned]
+        if not self.written and not self.planned:
+            lines.append("  nothing changed: no object written, no invalidation, no notification")
+        if self.invalidation_id:
+            lines.append(f"  CloudFront invalidation {self.invalidation_id}")
+        if self.message_id:
+            lines.append(f"  SNS message {self.message_id}: {self.subject}")
+        lines += [f"  {e}" for e in self.events]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@task(name="Report the run", cache_policy=NO_CACHE)
+def report_run(summary: RunSummary) -> None:
+    create_markdown_artifact(key="update-summary", markdown=summary.markdown(), description="CPS COVID update")
+    if summary.changes:
+        create_table_artifact(key="new-cases-by-school", table=summary.changes, description="New cases by school")
