@@ -44,7 +44,9 @@ def non_integer_cells(schools: pd.DataFrame) -> pd.DataFrame:
             continue
         numbers = pd.to_numeric(values, errors="coerce")
         bad = numbers.isna() | (numbers != numbers.round())
-        parts.append(pd.DataFrame({ROW: schools.index[bad] + 2, "column": column, "value": values[bad].astype("str")}))
+        parts.append(
+            pd.DataFrame({ROW: schools.index[bad] + 2, "column": column, "value": values[bad].astype("str").fillna("")})
+        )
     if not parts:
         return pd.DataFrame(
             {ROW: pd.Series(dtype="int64"), "column": pd.Series(dtype="str"), "value": pd.Series(dtype="str")}
@@ -52,8 +54,14 @@ def non_integer_cells(schools: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def typed_schools(schools: pd.DataFrame) -> pd.DataFrame:
-    """Counts as int64 once ``non_integer_cells`` found nothing."""
+def typed_schools(schools: pd.DataFrame, name: str = "history") -> pd.DataFrame:
+    """Counts as int64 once ``non_integer_cells`` found nothing; a coordinate that is not a number stops."""
+    for column in (LATITUDE, LONGITUDE):
+        text = schools[column]
+        bad = pd.to_numeric(text, errors="coerce").isna() & text.notna()
+        if bad.any():
+            row = schools.index[bad][0]
+            raise InputError(f"{name}: line {row + 2}: {column} is {text[row]!r}, not a number")
     columns = count_columns(schools)
     return schools.astype({c: "int64" for c in columns} | {LATITUDE: "float64", LONGITUDE: "float64"})
 

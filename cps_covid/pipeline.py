@@ -67,7 +67,7 @@ def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str,
     history.require_columns(schools, schools_name, LEADING_COLUMNS)
     reports = [validate(history.non_integer_cells(schools), "history_cells", schools_name)]
     _stop_on_failures(reports)
-    schools = history.typed_schools(schools)
+    schools = history.typed_schools(schools, schools_name)
     reports.append(validate(history.school_checks(schools), "history_schools", schools_name))
     if totals_csv is not None:
         totals = history.read_table(totals_csv, totals_name)

@@ -53,7 +53,9 @@ class Settings:
         missing = [n for n in required if not values.get(n)]
         if missing:
             names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
-            raise SettingsError(f"missing setting(s): {names} (or the same keys in the Prefect variable {PREFECT_VARIABLE})")
+            raise SettingsError(
+                f"missing setting(s): {names} (or the same keys in the Prefect variable {PREFECT_VARIABLE})"
+            )
         parsed: dict[str, object] = {}
         for name, value in values.items():
             parsed[name] = _convert(name, known[name].type, value)
@@ -65,7 +67,6 @@ class Settings:
         values: dict[str, object] = dict(_prefect_values()) if use_prefect else {}
         values |= {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
         return cls.from_mapping(values)
-
 
 
 def _convert(name: str, kind: object, value: object) -> object:

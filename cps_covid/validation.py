@@ -17,9 +17,12 @@ from typing import Any
 import pandas as pd
 
 from cps_covid.errors import InputError
+from cps_covid.schema import SCHOOL, SCHOOL_ID
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 ROW = "_row"
+IDENTIFYING = (ROW, "column", SCHOOL_ID, SCHOOL, "date")
+"""Columns that, when a frame has them, say which row (cell, school, date) a failure is about."""
 SAMPLES = 5
 
 
@@ -135,12 +138,12 @@ def _samples(result: dict[str, Any], columns: tuple[str, ...]) -> tuple[str, ...
 
 
 def validate(frame: pd.DataFrame, suite_name: str, source: str) -> ValidationReport:
-    """Validate ``frame`` against a suite; ``_row`` (if present) names rows in the report."""
+    """Validate ``frame`` against a suite; ``_row`` (if present) and ``IDENTIFYING`` columns name rows in the report."""
     suite = load_suite(suite_name)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result_format: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLES}
     if ROW in frame.columns:
-        result_format["unexpected_index_column_names"] = [ROW]
+        result_format["unexpected_index_column_names"] = [c for c in IDENTIFYING if c in frame.columns]
     result = batch.validate(suite, result_format=result_format)
     report = ValidationReport(suite=suite_name, source=source, evaluated=len(result.results))
     for item in result.results:

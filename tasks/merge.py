@@ -26,4 +26,6 @@ def merge_feed(
 
 @task(name="Validate and render the outputs", cache_policy=NO_CACHE)
 def render_outputs(result: merge.MergeResult, as_of: date, updated_at: datetime, site_url: str) -> pipeline.Publication:
-    return guarded_validation("output-validation", lambda: pipeline.build_publication(result, as_of, updated_at, site_url))
+    return guarded_validation(
+        "output-validation", lambda: pipeline.build_publication(result, as_of, updated_at, site_url)
+    )

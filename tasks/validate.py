@@ -36,8 +36,12 @@ def guarded_validation(key: str, step: Callable[[], T]) -> T:
 @task(name="Validate the feed", cache_policy=NO_CACHE)
 def validate_feed(fetched: Fetched) -> pipeline.Feed:
     feed = guarded_validation("feed-validation", lambda: pipeline.read_feed(fetched.body, fetched.url))
-    get_run_logger().info("Feed (%s): %d schools, %d cases this season", feed.kind, len(feed.totals),
-                          int(feed.totals["season_total"].sum()))
+    get_run_logger().info(
+        "Feed (%s): %d schools, %d cases this season",
+        feed.kind,
+        len(feed.totals),
+        int(feed.totals["season_total"].sum()),
+    )
     return feed
 
 

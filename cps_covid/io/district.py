@@ -88,7 +88,9 @@ def _fetch_http(url: str, *, timeout: float, max_bytes: int) -> Fetched:
                 chunks.append(chunk)
             content_type = response.headers.get("Content-Type", "")
     except httpx.TimeoutException as err:
-        raise SourceError(f"{url}: no complete answer within {timeout} s ({type(err).__name__})", transient=True) from None
+        raise SourceError(
+            f"{url}: no complete answer within {timeout} s ({type(err).__name__})", transient=True
+        ) from None
     except httpx.TransportError as err:
         raise SourceError(f"{url}: {type(err).__name__}: {err}", transient=True) from None
     return Fetched(url, b"".join(chunks), datetime.now(UTC), content_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -36,35 +37,35 @@ class Emulated:
             "CPS_COVID_TOPIC_ARN": self.topic_arn,
         }
 
-    def client(self, service: str):  # noqa: ANN201
+    def client(self, service: str):
         return boto3.client(
-            service, endpoint_url=self.endpoint_url, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
     def sent_notifications(self) -> list[dict]:
-        """What SNS published, as moto records it."""
+        """What SNS published, per topic, as moto's ``/moto-api/data.json`` records it."""
         with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/data.json") as answer:
-            data = json.load(answer)
-        sent = data.get("sns", {}).get("SNSBackend", {}).get("sent_notifications", [])
-        return [{"topic_arn": n[0], "message_id": n[1], "message": n[2], "subject": n[3]} for n in _flatten(sent)]
+            topics = json.load(answer).get("sns", {}).get("Topic", [])
+        return [
+            {"topic_arn": topic["arn"], "message_id": sent[0], "message": sent[1], "subject": sent[2]}
+            for topic in topics
+            for sent in topic.get("sent_notifications", [])
+        ]
 
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")).close()
-
-
-def _flatten(sent: object) -> list[list]:
-    if isinstance(sent, dict):
-        return [n for v in sent.values() for n in _flatten(v)]
-    if isinstance(sent, list) and sent and isinstance(sent[0], list):
-        return sent
-    return []
 
 
 @contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 and a free port; yields its URL."""
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -89,9 +90,16 @@ def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
             "CallerReference": f"cps-covid-{bucket}",
             "Comment": "cps-covid demo",
             "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [{"Id": "bucket", "DomainName": origin, "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-            "DefaultCacheBehavior": {"TargetOriginId": "bucket", "ViewerProtocolPolicy": "redirect-to-https", "MinTTL": 0,
-                                     "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}},
+            "Origins": {
+                "Quantity": 1,
+                "Items": [{"Id": "bucket", "DomainName": origin, "S3OriginConfig": {"OriginAccessIdentity": ""}}],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "bucket",
+                "ViewerProtocolPolicy": "redirect-to-https",
+                "MinTTL": 0,
+                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+            },
         }
     )["Distribution"]["Id"]
     topic = probe.client("sns").create_topic(Name=f"{bucket}-new-cases")["TopicArn"]

@@ -29,7 +29,7 @@ def prefect_environment(home: Path) -> dict[str, str]:
     }
 
 
-def download_site(emulated, out: Path) -> list[Path]:  # noqa: ANN001
+def download_site(emulated, out: Path) -> list[Path]:
     """Copy every object of the bucket to ``out`` under the same keys."""
     s3 = emulated.client("s3")
     shutil.rmtree(out, ignore_errors=True)

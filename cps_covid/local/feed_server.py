@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +37,8 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.profiles: dict[str, dict] = {}
         self.requests: Counter[str] = Counter()
+        self.on_profile_request: Callable[[], None] | None = None
+        """Called when a profile is asked for: lets a test act at a known point of a run."""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -82,6 +85,8 @@ class FeedServer:
                     route = server.routes.get(parsed.path)
                     failure = route.failures.pop(0) if route and route.failures else None
                 if parsed.path.endswith("/SchoolProfileInformation"):
+                    if server.on_profile_request:
+                        server.on_profile_request()
                     school = parse_qs(parsed.query).get("SchoolId", [""])[0]
                     record = server.profiles.get(school)
                     route = Route(json.dumps([record] if record else []).encode(), "application/json")

@@ -1,0 +1,75 @@
+"""Real parts for the tests: one Prefect API server, one moto server, loopback feed servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY_DIR = ROOT / "data/history-2021-09-22"
+FEEDS_DIR = ROOT / "data/feeds"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``prefect server start`` on loopback; the test process's flows run through it."""
+    import prefect.context
+    import prefect.settings
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    from cps_covid.local.prefect_server import prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with prefect_server(home) as api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+        with prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}):
+            with prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
+                yield api_url
+                APILogWorker.drain_all()
+                EventsWorker.drain_all()
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from cps_covid.local.aws_emulator import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """A fresh emulated account with the bucket seeded with the real 2021-09-22 history."""
+    from cps_covid.local.aws_emulator import provision, seed_history
+
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
+    emulated = provision(moto_endpoint)
+    seed_history(emulated, HISTORY_DIR)
+    for key, value in emulated.environment().items():
+        monkeypatch.setenv(key, value)
+    return emulated
+
+
+@pytest.fixture
+def feeds(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """A loopback source serving the bundled 2021-09-23 feed and school profiles."""
+    from cps_covid.local.feed_server import FeedServer, Route
+
+    with FeedServer() as server:
+        monkeypatch.setenv(
+            "CPS_COVID_SOURCE_URL", server.route("/feed.csv", Route((FEEDS_DIR / "2021-09-23-cases.csv").read_bytes()))
+        )
+        monkeypatch.setenv("CPS_COVID_PROFILE_URL", server.serve_profiles(FEEDS_DIR / "school-profiles.json"))
+        monkeypatch.setenv("CPS_COVID_FETCH_BACKOFF_SECONDS", "0.05")
+        monkeypatch.setenv("CPS_COVID_FETCH_TIMEOUT_SECONDS", "5")
+        yield server
