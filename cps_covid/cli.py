@@ -36,7 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     offline.add_argument("--profiles", type=Path, help="JSON list of school profiles for new schools")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
 
-    commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
+    demo = commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
+    demo.add_argument("--out", type=Path, default=Path("demo-site"), help="where to copy what was published")
+    demo.add_argument("--prefect-home", type=Path, default=Path(".prefect-demo"), help="the ephemeral API's home")
     return parser
 
 
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from cps_covid.local.demo import main as demo
 
-            return demo()
+            return demo(out=args.out, prefect_home=args.prefect_home)
     except CpsCovidError as err:
         print(f"cps-covid {args.command}: {err}", file=sys.stderr)
         return 2

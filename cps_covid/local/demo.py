@@ -42,9 +42,9 @@ def download_site(emulated, out: Path) -> list[Path]:
     return saved
 
 
-def main(out: Path = ROOT / "demo-site") -> int:
+def main(out: Path, prefect_home: Path) -> int:
     os.environ.pop("PREFECT_API_URL", None)
-    os.environ.update(prefect_environment(ROOT / ".prefect-demo"))
+    os.environ.update(prefect_environment(prefect_home.resolve()))
     from cps_covid.local.aws_emulator import moto_server, provision, seed_history
     from cps_covid.local.feed_server import FeedServer, Route
 

@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_HOME := .cache/uv-tool
+UV := $(UV_HOME)/bin/uv
+STAMP := $(VENV)/.installed
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test lint unit browser bench lock clean
+
+install: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(UV_HOME) uv
+
+# Locked dependencies, the project itself editable (console script cps-covid), bytecode compiled once.
+$(STAMP): $(UV) pyproject.toml requirements.lock
+	PYTHONPATH=$(UV_HOME) $(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	PYTHONPATH=$(UV_HOME) $(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	PYTHONPATH=$(UV_HOME) $(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+lock: $(UV)
+	PYTHONPATH=$(UV_HOME) $(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+demo: $(STAMP)
+	$(BIN)/cps-covid demo
+
+# Debian's Chromium renders the published page in the browser tests.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) browser lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .cache demo-site .prefect-demo
