@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     offline.add_argument("--profiles", type=Path, help="JSON list of school profiles for new schools")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
 
+    deploy = commands.add_parser("deploy", help="create or update pools, variables, deployments and automations")
+    deploy.add_argument("--target", choices=["process", "ecs"], default="process", help="the work pool to deploy to")
+    deploy.add_argument("--image", help="the image for the ECS pool (see make image)")
+
     demo = commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
     demo.add_argument("--out", type=Path, default=Path("demo-site"), help="where to copy what was published")
     demo.add_argument("--prefect-home", type=Path, default=Path(".prefect-demo"), help="the ephemeral API's home")
@@ -63,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
             from flows.update import run_from_cli
 
             return run_from_cli(as_of=args.as_of, source=args.source, dry_run=args.dry_run)
+        if args.command == "deploy":
+            from cps_covid.deploy import deploy
+
+            print(deploy(target=args.target, image=args.image).text())
+            return 0
         if args.command == "demo":
             from cps_covid.local.demo import main as demo
 

@@ -41,6 +41,11 @@ class Settings:
     """First retry delay of the feed fetch; doubles on each retry (with jitter)."""
     aws_credentials_block: str = ""
     """Name of a prefect-aws ``AwsCredentials`` block; empty: boto3's default chain."""
+    alarm_topic_arn: str = ""
+    """The operators' SNS topic (failure automations); separate from the subscribers' topic."""
+    school_year: str = "08-15/06-20"
+    """MM-DD/MM-DD: when a missing update is worth an alarm."""
+    prefect_ui_url: str = ""
     tags: Mapping[str, str] = field(default_factory=lambda: {"lifecycle": "true"})
 
     @classmethod

@@ -1,0 +1,72 @@
+"""The alert flow: what the failure automations run to reach the operators' SNS topic.
+
+An automation's ``send-notification`` action needs a notification block, and
+SNS only takes signed requests, so the automations run this small flow instead
+(a ``run-deployment`` action), which publishes with the flow's own credentials.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger, task
+
+from cps_covid.io import aws, sns
+from cps_covid.settings import Settings
+
+SUBJECT_LIMIT = 100
+
+
+def in_school_year(day: date, window: str) -> bool:
+    """``window`` is ``MM-DD/MM-DD``; it may wrap over the new year (08-15/06-20)."""
+    start, end = (tuple(int(p) for p in part.split("-")) for part in window.split("/"))
+    here = (day.month, day.day)
+    return start <= here <= end if start <= end else here >= start or here <= end
+
+
+def alert_text(reason: str, deployment: str, flow_run_name: str, state: str, ui_url: str) -> tuple[str, str]:
+    if reason == "stale":
+        subject = f"cps-covid: no completed {deployment} run for 2 hours"
+        body = (
+            f"No run of the deployment {deployment} has completed in the last 2 hours during the school year.\n"
+            "The dashboard is not being updated: check the work pool, the worker and the last runs.\n"
+        )
+    else:
+        subject = f"cps-covid: {deployment} run {flow_run_name} {state}"
+        body = f"The flow run {flow_run_name} of the deployment {deployment} ended in state {state}.\n"
+    if ui_url:
+        body += f"\nOpen the run in the Prefect UI: {ui_url}\n"
+    return subject[:SUBJECT_LIMIT], body
+
+
+@task(name="Publish to the alarm topic", retries=3, retry_delay_seconds=[2, 10, 30])
+def publish_alarm(subject: str, body: str, settings: Settings) -> str:
+    return sns.publish(aws.client("sns", settings.aws_credentials_block), settings.alarm_topic_arn, subject, body)
+
+
+@flow(name="cps-covid-alert", flow_run_name="alert-{reason}-{deployment}")
+def alert(
+    reason: str = "failed",
+    deployment: str = "",
+    flow_run_name: str = "",
+    flow_run_id: str = "",
+    state: str = "",
+    ui_url: str = "",
+) -> str | None:
+    """Tell the operators; a missing update outside the school year is not worth waking anyone."""
+    settings = Settings.load()
+    if not settings.alarm_topic_arn:
+        raise ValueError("no alarm topic: set CPS_COVID_ALARM_TOPIC_ARN or alarm_topic_arn in cps_covid_settings")
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    if reason == "stale" and not in_school_year(today, settings.school_year):
+        get_run_logger().info("No completed run for 2 hours, but %s is outside the school year: no alarm", today)
+        return None
+    subject, body = alert_text(reason, deployment, flow_run_name, state, ui_url)
+    if flow_run_id:
+        body += f"Flow run id: {flow_run_id}\n"
+    return publish_alarm(subject, body, settings)
+
+
+if __name__ == "__main__":
+    alert()
