@@ -1,0 +1,249 @@
+"""The shared steps: read and validate the history, and build what one update publishes."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from cps_covid import history, merge, pipeline
+from cps_covid.errors import InputError
+from cps_covid.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
+from cps_covid.validation import ValidationFailed
+
+AS_OF = date(2021, 9, 23)
+UPDATED = datetime(2021, 9, 23, 16, 5, tzinfo=ZoneInfo("America/Chicago"))
+NAMES = ("allCpsCovidData.csv", "CPStotals.csv")
+CSV_FILES = ("allCpsCovidData.csv", "CPStotals.csv", "newFormatTest.csv")
+
+
+def cells(*changes: tuple[int, str, str]):
+    """An edit setting ``(index, column, text)`` cells; index 0 is line 2 of the file."""
+
+    def edit(frame: pd.DataFrame) -> None:
+        for index, column, text in changes:
+            frame.loc[index, column] = text
+
+    return edit
+
+
+def edited(payload: bytes, edit) -> bytes:
+    """The CSV with every cell kept as its text, changed in place or replaced by ``edit(frame)``."""
+    frame = pd.read_csv(io.BytesIO(payload), dtype=str, keep_default_na=False)
+    replaced = edit(frame)
+    return (frame if replaced is None else replaced).to_csv(index=False).encode()
+
+
+# --- read_history ------------------------------------------------------------------------------------
+
+
+def test_the_real_history_passes_with_drift_warnings(real_history, real_schools):
+    assert all(r.success for r in real_history.reports)
+    assert [r.suite for r in real_history.reports] == ["history_cells", "history_schools", "history_totals"]
+    pd.testing.assert_frame_equal(real_history.schools, real_schools)
+
+    schools_warnings = [w for w in real_history.warnings if w.startswith("allCpsCovidData.csv")]
+    totals_warnings = [w for w in real_history.warnings if w.startswith("CPStotals.csv")]
+    assert len(schools_warnings) == 1
+    assert "BLAIR" in schools_warnings[0]
+    assert "610087" in schools_warnings[0]
+    assert "row 38: gTotal=1" in schools_warnings[0]
+    assert "day_sum=2" in schools_warnings[0]
+    assert len(totals_warnings) == 2
+    daily, running = totals_warnings
+    assert "on daily, recomputed_daily" in daily
+    assert "date=20210826" in daily and "date=20210922" in daily
+    assert "2 unexpected value(s)" in daily
+    assert "on running, recomputed_running" in running
+    assert "28 unexpected value(s)" in running
+    assert "date=20210826" in running
+    assert "date=20210825" not in " ".join(real_history.warnings)
+
+
+def test_the_history_without_totals_is_checked_alone(real_files):
+    hist = pipeline.read_history(real_files["allCpsCovidData.csv"], None, NAMES)
+    assert [r.suite for r in hist.reports] == ["history_cells", "history_schools"]
+    assert len(hist.warnings) == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        pytest.param(
+            cells((1, "20210915", "two")),
+            ["row 3", "column='20210915'", "value='two'"],
+            id="text-in-a-day-column",
+        ),
+        pytest.param(
+            cells((1, "20210915", "")),
+            ["row 3", "column='20210915'", "value=''"],
+            id="empty-day-cell",
+        ),
+        pytest.param(cells((4, GTOTAL, "2.5")), ["row 6", f"column='{GTOTAL}'", "value='2.5'"], id="frac"),
+        pytest.param(
+            cells((2, SCHOOL_ID, "609772")),
+            ["expect_column_values_to_be_unique on CPS_School_ID", "row 3: CPS_School_ID='609772'", "row 4"],
+            id="duplicated-id",
+        ),
+        pytest.param(
+            cells((2, SCHOOL_ID, "60977")),
+            ["row 4: CPS_School_ID='60977'"],
+            id="short-id",
+        ),
+        pytest.param(
+            cells((9, LATITUDE, "40.7128")),
+            ["on Latitude", "row 11: Latitude=40.7128", "School='ARIEL'"],
+            id="latitude-outside-chicago",
+        ),
+        pytest.param(
+            cells((9, LONGITUDE, "87.6298")),
+            ["on Longitude", "row 11: Longitude=87.6298"],
+            id="longitude-sign-lost",
+        ),
+        pytest.param(
+            cells((3, GTOTAL, "0"), (3, "preSY2122", "1")),
+            ["gTotal, carry_over_sum", "row 5: gTotal=0"],
+            id="carry-over-above-gtotal",
+        ),
+    ],
+)
+def test_a_broken_history_stops_naming_row_column_and_value(real_files, edit, expected):
+    payload = edited(real_files["allCpsCovidData.csv"], edit)
+    with pytest.raises(ValidationFailed) as raised:
+        pipeline.read_history(payload, real_files["CPStotals.csv"], NAMES)
+    message = str(raised.value)
+    assert message.startswith("validation failed, nothing was written: allCpsCovidData.csv: ")
+    for part in expected:
+        assert part in message
+
+
+def test_a_coordinate_that_is_not_a_number_stops(real_files):
+    payload = edited(real_files["allCpsCovidData.csv"], cells((9, LATITUDE, "north")))
+    with pytest.raises(InputError, match=r"^allCpsCovidData\.csv: line 11: Latitude is 'north', not a number$"):
+        pipeline.read_history(payload, real_files["CPStotals.csv"], NAMES)
+
+
+@pytest.mark.parametrize(("which", "column"), [(0, GTOTAL), (0, LONGITUDE), (0, "7Total"), (1, "running"), (1, "date")])
+def test_a_missing_column_stops_naming_file_and_column(real_files, which, column):
+    payloads = [real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"]]
+    payloads[which] = edited(payloads[which], lambda f: f.drop(columns=[column]))
+    with pytest.raises(InputError, match=rf"^{NAMES[which]}: line 1: missing column\(s\) {column} \(found"):
+        pipeline.read_history(*payloads, NAMES)
+
+
+def test_an_empty_history_file_stops(real_files):
+    with pytest.raises(InputError, match=r"^CPStotals\.csv: the file is empty$"):
+        pipeline.read_history(real_files["allCpsCovidData.csv"], b"", NAMES)
+
+
+# --- build_publication --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_feed(feed_dir) -> pipeline.Feed:
+    return pipeline.read_feed((feed_dir / "2021-09-23-cases.csv").read_bytes(), "2021-09-23-cases.csv")
+
+
+@pytest.fixture(scope="module")
+def sample_merge(real_history, sample_feed, feed_dir) -> merge.MergeResult:
+    ignore = frozenset({"610377"})
+    known = json.loads((feed_dir / "school-profiles.json").read_text())
+    wanted = pipeline.new_school_ids(sample_feed, real_history.schools, ignore)
+    assert wanted == ["400199"]
+    found = [p | {SCHOOL_ID: str(p["SchoolID"])} for p in known if str(p["SchoolID"]) in wanted]
+    profiles = pipeline.profiles_frame(found)
+    return merge.apply_feed(real_history.schools, sample_feed.totals, AS_OF, profiles=profiles, ignore_ids=ignore)
+
+
+def test_a_publication_with_new_cases_has_four_objects_and_a_message(sample_merge):
+    publication = pipeline.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com/")
+
+    assert set(publication.objects) == {
+        "data/allCpsCovidData.csv",
+        "data/CPStotals.csv",
+        "data/newFormatTest.csv",
+        "newcases.html",
+    }
+    assert {k: t for k, (_, t) in publication.objects.items()} == {
+        "data/allCpsCovidData.csv": "text/csv; charset=utf-8",
+        "data/CPStotals.csv": "text/csv; charset=utf-8",
+        "data/newFormatTest.csv": "text/csv; charset=utf-8",
+        "newcases.html": "text/html; charset=utf-8",
+    }
+    schools, totals, transposed = (publication.objects[f"data/{n}"][0] for n in CSV_FILES)
+    assert schools == history.csv_bytes(sample_merge.schools)
+    assert totals == history.csv_bytes(merge.district_totals(sample_merge.schools))
+    assert transposed == history.csv_bytes(merge.transposed(sample_merge.schools))
+    assert totals.endswith(b"\n20210923,22,2527,96,13.71428571,246,17.57142857\n")
+
+    assert publication.notifies
+    assert publication.subject == "CPS COVID update: 22 new cases (Sep. 23, 2021)"
+    assert len(publication.subject) <= 100
+    assert "New cases: 22\nSchools affected: 13\n" in publication.message
+    assert "Update: 04:05 PM, Sep. 23, 2021" in publication.message
+    page = publication.objects["newcases.html"][0].decode()
+    assert "LAKE VIEW-STEM ACADEMY" in page
+    assert [r.suite for r in publication.reports] == ["published_schools", "published_totals"]
+    assert all(r.success and not r.warnings for r in publication.reports)
+
+
+def test_a_publication_without_moved_cases_has_only_the_three_csv_files(sample_merge, sample_feed):
+    again = merge.apply_feed(sample_merge.schools, sample_feed.totals, AS_OF, ignore_ids=frozenset({"610377"}))
+    assert again.changes.empty
+
+    publication = pipeline.build_publication(again, AS_OF, UPDATED, "https://cpscovid.com")
+
+    assert set(publication.objects) == {f"data/{n}" for n in CSV_FILES}
+    assert publication.subject is None
+    assert publication.message is None
+    assert not publication.notifies
+    first = pipeline.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com")
+    for key in publication.objects:
+        assert publication.objects[key] == first.objects[key]
+
+
+def test_a_correction_alone_still_publishes_the_page(make_schools, make_totals):
+    schools = make_schools(["20210921", "20210922"], {"609772": [2, 1]})
+    result = merge.apply_feed(schools, make_totals(**{"609772": 1}), AS_OF)
+    publication = pipeline.build_publication(result, AS_OF, UPDATED, "https://cpscovid.com")
+
+    assert "newcases.html" in publication.objects
+    assert publication.subject == "CPS COVID update: 0 new cases (Sep. 23, 2021)"
+    assert "Corrections (cases removed by the district): ADDAMS (-2)" in publication.message
+
+
+def test_drift_is_never_published(real_schools):
+    unrepaired = merge.MergeResult(
+        schools=real_schools, day="20210922", changes=pd.DataFrame({"new_cases": pd.Series(dtype="int64")})
+    )
+    with pytest.raises(ValidationFailed, match=r"on gTotal, day_sum failed .*row 38: .*BLAIR"):
+        pipeline.build_publication(unrepaired, date(2021, 9, 22), UPDATED, "https://cpscovid.com")
+
+
+def test_new_school_ids_skip_known_and_ignored(real_schools, make_totals):
+    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 1, "400199": 2, "610377": 1, "400001": 1}), [])
+    assert pipeline.new_school_ids(feed, real_schools, frozenset({"610377"})) == ["400001", "400199"]
+
+
+def test_profiles_frame_reads_the_profile_fields():
+    frame = pipeline.profiles_frame(
+        [
+            {
+                "CPS_School_ID": 400199,
+                "Short_Name": "LAKE VIEW - STEM ACADEMY",
+                "School_Latitude": "41.9402",
+                "School_Longitude": -87.6587,
+            },
+            {"CPS_School_ID": "400200", "Short_Name": "NO PLACE", "School_Latitude": "n/a"},
+        ]
+    )
+    assert list(frame.columns) == [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]
+    assert frame[SCHOOL_ID].tolist() == ["400199", "400200"]
+    assert frame.loc[0, LATITUDE] == 41.9402
+    assert frame.loc[0, LONGITUDE] == -87.6587
+    assert frame.loc[1, [LATITUDE, LONGITUDE]].isna().all()
+    assert pipeline.profiles_frame([]).columns.tolist() == [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]
