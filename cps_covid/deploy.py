@@ -51,8 +51,10 @@ class Changes:
         return not existed or differs
 
     def text(self) -> str:
-        lines = [f"{title}: {', '.join(items) or 'none'}" for title, items in
-                 (("created", self.created), ("updated", self.updated), ("unchanged", self.unchanged))]
+        lines = [
+            f"{title}: {', '.join(items) or 'none'}"
+            for title, items in (("created", self.created), ("updated", self.updated), ("unchanged", self.unchanged))
+        ]
         return "\n".join(lines)
 
 
@@ -83,7 +85,9 @@ def apply_pools(client: Any, env: Mapping[str, str], changes: Changes) -> None:
             current = client.read_work_pool(name)
         except ObjectNotFound:
             current = None
-        if not changes.note("work pool", name, current is not None, bool(current) and current.base_job_template != template):
+        if not changes.note(
+            "work pool", name, current is not None, bool(current) and current.base_job_template != template
+        ):
             continue
         if current is None:
             client.create_work_pool(WorkPoolCreate(name=name, type=pool_type, base_job_template=template))
@@ -96,8 +100,11 @@ def settings_values(env: Mapping[str, str]) -> dict[str, str]:
     from cps_covid.settings import ENV_PREFIX, Settings
 
     names = {f.name for f in fields(Settings)}
-    return {k[len(ENV_PREFIX):].lower(): v for k, v in sorted(env.items())
-            if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() in names}
+    return {
+        k[len(ENV_PREFIX) :].lower(): v
+        for k, v in sorted(env.items())
+        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() in names
+    }
 
 
 def apply_variable(client: Any, values: dict[str, str], changes: Changes) -> None:
@@ -137,7 +144,9 @@ def deployment_specs(target: str, image: str | None, code_dir: Path) -> list[dic
         item = copy.deepcopy(item)
         pool = item.pop("work_pool")
         if target == "ecs":
-            variables = {k: (image if v == "{{ build-image.image }}" else v) for k, v in pool.get("job_variables", {}).items()}
+            variables = {
+                k: (image if v == "{{ build-image.image }}" else v) for k, v in pool.get("job_variables", {}).items()
+            }
             item["job_variables"] = {k: v for k, v in variables.items() if v is not None}
             item["pull_steps"] = spec["pull"]
         else:
@@ -212,7 +221,9 @@ def apply_deployments(client: Any, target: str, image: str | None, code_dir: Pat
             job_variables=item["job_variables"],
             work_pool_name=item["work_pool_name"],
             concurrency_limit=limit.get("limit"),
-            concurrency_options=ConcurrencyOptions(collision_strategy=ConcurrencyLimitStrategy(limit["collision_strategy"]))
+            concurrency_options=ConcurrencyOptions(
+                collision_strategy=ConcurrencyLimitStrategy(limit["collision_strategy"])
+            )
             if limit.get("collision_strategy")
             else None,
             schedules=[
@@ -262,8 +273,9 @@ def apply_automations(client: Any, deployment_ids: Mapping[str, Any], changes: C
             client.delete_automation(duplicate.id)
 
 
-def deploy(target: str = "process", image: str | None = None, code_dir: Path = ROOT,
-           env: Mapping[str, str] | None = None) -> Changes:
+def deploy(
+    target: str = "process", image: str | None = None, code_dir: Path = ROOT, env: Mapping[str, str] | None = None
+) -> Changes:
     from prefect.client.orchestration import get_client
 
     env = os.environ if env is None else env

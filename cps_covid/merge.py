@@ -3,6 +3,11 @@
 No I/O and no Prefect here, so the whole merge is testable in milliseconds and
 benchmarkable at any size. Every change that is not plain new cases (a drift
 repair, a correction, a school added) is returned as an explained event.
+
+Memory: the history is never copied whole more than once. ``apply_feed`` reads
+each count column once into one new column-major int64 matrix (the output's
+day columns, with room for new days and new schools) and does the arithmetic
+there; the other steps work column by column on the columns they change.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from cps_covid.schema import (
     HistoryLayout,
     column_day,
     day_column,
+    is_day_column,
 )
+
+INT64 = np.dtype("int64")
 
 
 @dataclass(frozen=True)
@@ -66,9 +74,44 @@ def season_totals_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return totals.rename(columns={"cases": "season_total"})
 
 
-def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Add zero-filled day columns up to ``as_of`` so there is one per calendar day."""
-    layout = HistoryLayout.of(schools.columns)
+# --- column-wise helpers: never materialise the whole table ---------------------------------------------------
+
+
+def _all_int64(frame: pd.DataFrame, columns: list[str]) -> bool:
+    dtypes = frame.dtypes
+    return all(dtypes[c] == INT64 for c in columns)
+
+
+def row_sums(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """``frame[columns].sum(axis=1)`` without copying the columns into one block first."""
+    if not columns or not frame.columns.is_unique or not _all_int64(frame, columns):
+        return frame[columns].sum(axis=1)
+    total = np.zeros(len(frame), dtype=INT64)
+    for column in columns:
+        total += frame[column].to_numpy()
+    return pd.Series(total, index=frame.index)
+
+
+def column_sums(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """``frame[columns].sum(axis=0)``, one column at a time."""
+    if not columns or not frame.columns.is_unique or not _all_int64(frame, columns):
+        return frame[columns].sum(axis=0)
+    sums = np.fromiter((frame[c].to_numpy().sum() for c in columns), dtype=INT64, count=len(columns))
+    return pd.Series(sums, index=pd.Index(columns, dtype=frame.columns.dtype))
+
+
+def _window_columns(days: list[str]) -> dict[str, np.ndarray]:
+    """Positions (in ``days``) of the day columns inside each 7/14/21-day window ending at the latest day."""
+    dates = pd.to_datetime(pd.Index(days), format="%Y%m%d")
+    end = dates.max()
+    return {
+        column: np.flatnonzero(np.asarray(dates > end - pd.Timedelta(days=length)))
+        for column, length in WINDOWS.items()
+    }
+
+
+def _day_plan(layout: HistoryLayout, as_of: date) -> tuple[list[str], list[str]]:
+    """The day columns after adding ``as_of`` and the gap days before it: (all days, the missing ones)."""
     wanted = {day_column(as_of)}
     if layout.days:
         last = column_day(layout.days[-1])
@@ -76,57 +119,47 @@ def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
         wanted |= {day_column(last + timedelta(days=i)) for i in range(1, gap)}
     missing = sorted(wanted - set(layout.days))
     if not missing:
-        return schools
-    zeros = pd.DataFrame(0, index=schools.index, columns=missing, dtype="int64")
-    days = sorted([*layout.days, *missing])
-    fixed = [c for c in schools.columns if c not in layout.days and c not in layout.trailing]
-    return pd.concat([schools, zeros], axis=1)[[*fixed, *days, *layout.trailing]]
+        return list(layout.days), []
+    return sorted([*layout.days, *missing]), missing
 
 
-def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
-    """Make ``gTotal`` equal its day columns again without moving the current season.
-
-    The season total (``gTotal`` minus carry-overs) is what the source confirms,
-    so a mismatch is put on the latest carry-over column (the closed seasons).
-    """
-    layout = HistoryLayout.of(schools.columns)
-    day_sum = schools[layout.days].sum(axis=1)
-    drift = day_sum - schools[GTOTAL]
-    bad = drift != 0
-    if not bad.any():
-        return schools, []
-    schools = schools.copy()
+def _drift_events(
+    ids: np.ndarray,
+    names: np.ndarray,
+    rows: np.ndarray,
+    day_sum: np.ndarray,
+    totals: np.ndarray,
+    carry: str | None,
+    carried: np.ndarray | None,
+) -> list[Event]:
     events = []
-    carry = layout.carry_overs[-1] if layout.carry_overs else None
-    for idx in schools.index[bad]:
-        old_total, old_carry = schools.at[idx, GTOTAL], schools.at[idx, carry] if carry else 0
-        detail = f"day columns sum to {day_sum[idx]} but {GTOTAL} was {old_total}; {GTOTAL} set to {day_sum[idx]}"
+    for at in rows:
+        old_total, old_carry = totals[at], carried[at] if carried is not None else 0
+        drift = day_sum[at] - old_total
+        detail = f"day columns sum to {day_sum[at]} but {GTOTAL} was {old_total}; {GTOTAL} set to {day_sum[at]}"
         if carry:
-            detail += f" and {carry} from {old_carry} to {old_carry + drift[idx]}, season total unchanged"
-        events.append(Event("drift-repair", schools.at[idx, SCHOOL_ID], schools.at[idx, SCHOOL], detail))
-    schools.loc[bad, GTOTAL] = day_sum[bad]
-    if carry:
-        schools.loc[bad, carry] = schools.loc[bad, carry] + drift[bad]
-    return schools, events
+            detail += f" and {carry} from {old_carry} to {old_carry + drift}, season total unchanged"
+        events.append(Event("drift-repair", ids[at], names[at], detail))
+    return events
 
 
-def add_new_schools(
-    schools: pd.DataFrame, totals: pd.DataFrame, profiles: pd.DataFrame
-) -> tuple[pd.DataFrame, list[Event]]:
-    """Append schools seen for the first time; they are never dropped afterwards."""
+def _new_school_rows(
+    schools: pd.DataFrame, totals: pd.DataFrame, profiles: pd.DataFrame, columns: list[str]
+) -> tuple[pd.DataFrame | None, list[Event]]:
+    """Rows (only ``columns``, typed like ``schools``) for ids seen for the first time, with their events."""
     new_ids = totals.loc[~totals[SCHOOL_ID].isin(schools[SCHOOL_ID]), [SCHOOL_ID, SCHOOL]]
     if new_ids.empty:
-        return schools, []
+        return None, []
     found = new_ids.merge(profiles, on=SCHOOL_ID, how="left", suffixes=("_feed", ""))
     unprofiled = found[SCHOOL].isna()
     fallback = found[f"{SCHOOL}_feed"].fillna("SCHOOL " + found[SCHOOL_ID])
     found[SCHOOL] = found[SCHOOL].fillna(fallback).str.upper().str.replace(" - ", "-", regex=False)
-    rows = pd.DataFrame(0, index=range(len(found)), columns=schools.columns)
+    rows = pd.DataFrame(0, index=range(len(found)), columns=columns)
     rows[SCHOOL] = found[SCHOOL].to_numpy()
     rows[SCHOOL_ID] = found[SCHOOL_ID].to_numpy()
     rows[LATITUDE] = found[LATITUDE].astype("float64").to_numpy()
     rows[LONGITUDE] = found[LONGITUDE].astype("float64").to_numpy()
-    rows = rows.astype(schools.dtypes.to_dict())
+    rows = rows.astype(schools.dtypes[columns].to_dict())
     events = [
         Event(
             "school-added-without-profile" if missing else "school-added",
@@ -138,6 +171,61 @@ def add_new_schools(
         )
         for sid, name, missing in zip(found[SCHOOL_ID], found[SCHOOL], unprofiled, strict=True)
     ]
+    return rows, events
+
+
+# --- the steps, each usable on its own -------------------------------------------------------------------------
+
+
+def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Add zero-filled day columns up to ``as_of`` so there is one per calendar day."""
+    layout = HistoryLayout.of(schools.columns)
+    days, missing = _day_plan(layout, as_of)
+    if not missing:
+        return schools
+    zeros = pd.DataFrame(0, index=schools.index, columns=missing, dtype="int64")
+    fixed = [c for c in schools.columns if c not in layout.days and c not in layout.trailing]
+    # concat(axis=1) and a column selection share the existing columns' data (copy-on-write): nothing is copied
+    return pd.concat([schools, zeros], axis=1)[[*fixed, *days, *layout.trailing]]
+
+
+def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
+    """Make ``gTotal`` equal its day columns again without moving the current season.
+
+    The season total (``gTotal`` minus carry-overs) is what the source confirms,
+    so a mismatch is put on the latest carry-over column (the closed seasons).
+    """
+    layout = HistoryLayout.of(schools.columns)
+    day_sum = row_sums(schools, layout.days)
+    drift = day_sum - schools[GTOTAL]
+    bad = drift != 0
+    if not bad.any():
+        return schools, []
+    carry = layout.carry_overs[-1] if layout.carry_overs else None
+    at = np.flatnonzero(bad.to_numpy())
+    events = _drift_events(
+        schools[SCHOOL_ID].to_numpy(),
+        schools[SCHOOL].to_numpy(),
+        at,
+        day_sum.to_numpy(),
+        schools[GTOTAL].to_numpy(),
+        carry,
+        schools[carry].to_numpy() if carry else None,
+    )
+    # whole-column replacements: the other columns are shared with the input, not copied
+    changed = {GTOTAL: schools[GTOTAL].mask(bad, day_sum)}
+    if carry:
+        changed[carry] = schools[carry].mask(bad, schools[carry] + drift)
+    return schools.assign(**changed), events
+
+
+def add_new_schools(
+    schools: pd.DataFrame, totals: pd.DataFrame, profiles: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Event]]:
+    """Append schools seen for the first time; they are never dropped afterwards."""
+    rows, events = _new_school_rows(schools, totals, profiles, list(schools.columns))
+    if rows is None:
+        return schools, []
     return pd.concat([schools, rows], ignore_index=True), events
 
 
@@ -146,14 +234,112 @@ def recompute_windows(schools: pd.DataFrame) -> pd.DataFrame:
     layout = HistoryLayout.of(schools.columns)
     if not layout.days:
         return schools
-    dates = pd.to_datetime(pd.Index(layout.days), format="%Y%m%d")
-    end = dates.max()
-    values = schools[layout.days].to_numpy()
-    schools = schools.copy()
-    for column, length in WINDOWS.items():
-        in_window = np.asarray(dates > end - pd.Timedelta(days=length))
-        schools[column] = values[:, in_window].sum(axis=1)
-    return schools
+    windows = {}
+    if schools.columns.is_unique and _all_int64(schools, layout.days):
+        for column, positions in _window_columns(layout.days).items():
+            windows[column] = schools[[layout.days[i] for i in positions]].to_numpy().sum(axis=1)
+    else:
+        values = schools[layout.days].to_numpy()
+        for column, positions in _window_columns(layout.days).items():
+            windows[column] = values[:, positions].sum(axis=1)
+    return schools.assign(**windows)
+
+
+# --- the merge ---------------------------------------------------------------------------------------------------
+
+
+Merged = tuple[pd.DataFrame, pd.Series, list[Event]]
+"""The merged table, the new cases per row (its index) and the drift/new-school events."""
+
+
+def _apply_by_steps(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
+    """The merge as a composition of the public steps (any column types)."""
+    day = day_column(as_of)
+    schools = with_day_columns(history, as_of)
+    schools, repaired = repair_drift(schools)
+    schools, added = add_new_schools(schools, totals, profiles)
+    layout = HistoryLayout.of(schools.columns)
+    carried = row_sums(schools, layout.carry_overs) if layout.carry_overs else 0
+    delta = _delta(schools[SCHOOL_ID], schools[GTOTAL] - carried, totals)
+    schools = schools.assign(**{day: schools[day] + delta, GTOTAL: schools[GTOTAL] + delta})
+    return recompute_windows(schools), delta, repaired + added
+
+
+def _delta(ids: pd.Series, season: pd.Series, totals: pd.DataFrame) -> pd.Series:
+    """New cases per school: the feed's season total minus the season the history counts (0 when absent)."""
+    reported = ids.map(totals.set_index(SCHOOL_ID)["season_total"])
+    present = reported.notna()
+    return (reported - season).where(present, 0).astype("int64")
+
+
+def _vectorisable(history: pd.DataFrame, layout: HistoryLayout) -> bool:
+    counts = [*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days]
+    return history.columns.is_unique and all(is_day_column(d) for d in layout.days) and _all_int64(history, counts)
+
+
+def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
+    """The same merge with every count in one column-major int64 matrix: one copy of the history in all."""
+    layout = HistoryLayout.of(history.columns)
+    days, _ = _day_plan(layout, as_of)
+    day = day_column(as_of)
+    fixed = [c for c in history.columns if c not in layout.days and c not in layout.trailing]
+    counted = {*WINDOWS, GTOTAL, *layout.carry_overs}
+    others = [c for c in history.columns if c not in counted and c not in layout.days]
+
+    rows, added = _new_school_rows(history, totals, profiles, others)
+    base = history[others]
+    if rows is not None:
+        base = pd.concat([base, rows], ignore_index=True)
+    n, total_rows = len(history), len(base)
+
+    position = {d: i for i, d in enumerate(days)}
+    values = np.zeros((total_rows, len(days)), dtype=INT64, order="F")
+    for d in layout.days:
+        values[:n, position[d]] = history[d].to_numpy()
+
+    def column(name: str) -> np.ndarray:
+        out = np.zeros(total_rows, dtype=INT64)
+        out[:n] = history[name].to_numpy()
+        return out
+
+    g_total = column(GTOTAL)
+    carries = {c: column(c) for c in layout.carry_overs}
+    day_sum = values.sum(axis=1)
+
+    # drift: gTotal set to the day columns, the difference onto the latest carry-over
+    drift = day_sum - g_total
+    bad = np.flatnonzero(drift)
+    carry = layout.carry_overs[-1] if layout.carry_overs else None
+    repaired = _drift_events(
+        base[SCHOOL_ID].to_numpy(),
+        base[SCHOOL].to_numpy(),
+        bad,
+        day_sum,
+        g_total,
+        carry,
+        carries[carry] if carry else None,
+    )
+    if len(bad):
+        g_total[bad] = day_sum[bad]
+        if carry:
+            carries[carry][bad] += drift[bad]
+
+    carried = sum(carries.values()) if carries else 0
+    delta = _delta(base[SCHOOL_ID], pd.Series(g_total - carried, index=base.index), totals)
+    values[:, position[day]] += delta.to_numpy()
+    g_total += delta.to_numpy()
+
+    counts = {GTOTAL: g_total, **carries}
+    for name, positions in _window_columns(days).items():
+        counts[name] = values[:, positions].sum(axis=1)
+    head = {c: (counts[c] if c in counts else base[c].array) for c in fixed}
+    parts = [
+        pd.DataFrame(head, index=base.index),
+        pd.DataFrame(values, index=base.index, columns=pd.Index(days, dtype=history.columns.dtype), copy=False),
+    ]
+    if layout.trailing:
+        parts.append(base[layout.trailing])
+    return pd.concat(parts, axis=1), delta, repaired + added
 
 
 def apply_feed(
@@ -171,28 +357,15 @@ def apply_feed(
     history already counts for the season (``gTotal`` minus carry-overs); they
     land in the ``as_of`` day column, negative when the district removed cases.
     """
-    events: list[Event] = []
     totals = totals.loc[~totals[SCHOOL_ID].isin(ignore_ids)]
     if SCHOOL not in totals:
         totals = totals.assign(**{SCHOOL: pd.NA})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
-    schools = with_day_columns(history, as_of)
-    schools, repaired = repair_drift(schools)
-    schools, added = add_new_schools(schools, totals, profiles)
-    events += repaired + added
+    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
+    schools, delta, events = merge(history, totals, as_of, profiles)
 
-    layout = HistoryLayout.of(schools.columns)
     day = day_column(as_of)
-    carried = schools[layout.carry_overs].sum(axis=1) if layout.carry_overs else 0
-    reported = schools[SCHOOL_ID].map(totals.set_index(SCHOOL_ID)["season_total"])
-    present = reported.notna()
-    season = schools[GTOTAL] - carried
-    delta = (reported - season).where(present, 0).astype("int64")
-    schools[day] = schools[day] + delta
-    schools[GTOTAL] = schools[GTOTAL] + delta
-    schools = recompute_windows(schools)
-
     moved = delta != 0
     changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta[moved])
     events += [
@@ -206,7 +379,7 @@ def apply_feed(
 def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
     """``CPStotals.csv`` recomputed from the per-school table, so it can never drift."""
     layout = HistoryLayout.of(schools.columns)
-    daily = schools[layout.days].sum(axis=0)
+    daily = column_sums(schools, layout.days)
     daily.index = pd.to_datetime(daily.index, format="%Y%m%d")
     sums = {n: daily.rolling(f"{n}D").sum().astype("int64") for n in (7, 14)}
     table = pd.DataFrame(

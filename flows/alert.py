@@ -40,6 +40,16 @@ def alert_text(reason: str, deployment: str, flow_run_name: str, state: str, ui_
     return subject[:SUBJECT_LIMIT], body
 
 
+def run_url(flow_run_id: str, settings: Settings) -> str:
+    """The run's page in the Prefect UI (``prefect_ui_url``, else Prefect's own UI URL setting)."""
+    if not flow_run_id:
+        return ""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = settings.prefect_ui_url or PREFECT_UI_URL.value() or ""
+    return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else ""
+
+
 @task(name="Publish to the alarm topic", retries=3, retry_delay_seconds=[2, 10, 30])
 def publish_alarm(subject: str, body: str, settings: Settings) -> str:
     return sns.publish(aws.client("sns", settings.aws_credentials_block), settings.alarm_topic_arn, subject, body)
@@ -52,7 +62,6 @@ def alert(
     flow_run_name: str = "",
     flow_run_id: str = "",
     state: str = "",
-    ui_url: str = "",
 ) -> str | None:
     """Tell the operators; a missing update outside the school year is not worth waking anyone."""
     settings = Settings.load()
@@ -62,7 +71,7 @@ def alert(
     if reason == "stale" and not in_school_year(today, settings.school_year):
         get_run_logger().info("No completed run for 2 hours, but %s is outside the school year: no alarm", today)
         return None
-    subject, body = alert_text(reason, deployment, flow_run_name, state, ui_url)
+    subject, body = alert_text(reason, deployment, flow_run_name, state, run_url(flow_run_id, settings))
     if flow_run_id:
         body += f"Flow run id: {flow_run_id}\n"
     return publish_alarm(subject, body, settings)

@@ -25,6 +25,7 @@ class Emulated:
     bucket: str
     distribution_id: str
     topic_arn: str
+    alarm_topic_arn: str = ""
 
     def environment(self) -> dict[str, str]:
         """What the flow (in this process, a subprocess or a container) needs to reach the emulator."""
@@ -35,6 +36,7 @@ class Emulated:
             "CPS_COVID_BUCKET": self.bucket,
             "CPS_COVID_DISTRIBUTION_ID": self.distribution_id,
             "CPS_COVID_TOPIC_ARN": self.topic_arn,
+            "CPS_COVID_ALARM_TOPIC_ARN": self.alarm_topic_arn,
         }
 
     def client(self, service: str):
@@ -77,7 +79,7 @@ def moto_server() -> Iterator[str]:
 
 
 def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
-    """Create the versioned bucket, a CloudFront distribution in front of it and the subscribers' topic."""
+    """Create the versioned bucket, a CloudFront distribution in front of it, the subscribers' and alarm topics."""
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     probe = Emulated(endpoint_url, bucket, "", "")
@@ -103,7 +105,8 @@ def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
         }
     )["Distribution"]["Id"]
     topic = probe.client("sns").create_topic(Name=f"{bucket}-new-cases")["TopicArn"]
-    return Emulated(endpoint_url, bucket, distribution, topic)
+    alarms = probe.client("sns").create_topic(Name=f"{bucket}-alarms")["TopicArn"]
+    return Emulated(endpoint_url, bucket, distribution, topic, alarms)
 
 
 def seed_history(emulated: Emulated, history_dir: Path) -> None:

@@ -28,6 +28,10 @@ class Route:
     delay_seconds: float = 0.0
     truncate_to: int | None = None
     """Declare the full length but send only this many bytes, then close."""
+    gate: threading.Event | None = None
+    """Hold the answer until the test sets this event (a run kept busy at a known point)."""
+    arrived: threading.Event = field(default_factory=threading.Event)
+    """Set when a request for this route arrives."""
 
 
 class FeedServer:
@@ -97,6 +101,9 @@ class FeedServer:
                     status, headers = failure
                     self._send(status, f"error {status}".encode(), "text/plain", headers)
                     return
+                route.arrived.set()
+                if route.gate is not None:
+                    route.gate.wait(timeout=600)
                 if route.delay_seconds:
                     time.sleep(route.delay_seconds)
                 self._send(route.status, route.body, route.content_type, {}, route.truncate_to)

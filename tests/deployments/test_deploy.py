@@ -1,0 +1,184 @@
+"""Deploy to a real Prefect server, then let a real process worker run the deployments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+from cps_covid import deploy as deploying
+from cps_covid import pipeline
+from cps_covid.local.aws_emulator import Emulated, provision, seed_history
+from cps_covid.local.feed_server import FeedServer, Route
+from cps_covid.local.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def emulated(moto_endpoint: str) -> Emulated:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
+    found = provision(moto_endpoint)
+    seed_history(found, ROOT / "data/history-2021-09-22")
+    return found
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        server.route("/feed.csv", Route(FEED))
+        yield server
+
+
+@pytest.fixture(scope="module")
+def flow_env(emulated: Emulated, source: FeedServer, prefect_api: str) -> dict[str, str]:
+    return (
+        {k: v for k, v in os.environ.items() if not k.startswith(("CPS_COVID_", "AWS_"))}
+        | emulated.environment()
+        | {
+            "CPS_COVID_SOURCE_URL": source.url("/feed.csv"),
+            "CPS_COVID_FETCH_BACKOFF_SECONDS": "0.05",
+            "PREFECT_API_URL": prefect_api,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed(flow_env: dict[str, str]) -> deploying.Changes:
+    return deploying.deploy(target="process", env=flow_env)
+
+
+@pytest.fixture(scope="module")
+def worker(
+    deployed: deploying.Changes, flow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = flow_env | {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    prefect = Path(sys.executable).with_name("prefect")
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(prefect), "worker", "start", "--pool", "cps-covid-process", "--type", "process"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    yield
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    print(log.read_text()[-4000:])
+
+
+def flow_run_state(flow_run_id: UUID) -> str:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).state.name
+
+
+def test_deploy_creates_pools_deployments_and_automations(deployed) -> None:
+    with get_client(sync_client=True) as client:
+        ecs = client.read_work_pool("cps-covid-ecs")
+        process = client.read_work_pool("cps-covid-process")
+        update = client.read_deployment_by_name("cps-covid-update/cps-covid-update")
+        rerun = client.read_deployment_by_name("cps-covid-update/cps-covid-rerun")
+        automations = {a.name: a for a in client.read_automations()}
+
+    checked_in = json.loads((ROOT / "deployments/ecs-base-job-template.json").read_text())
+    assert ecs.type == "ecs" and ecs.base_job_template["job_configuration"] == checked_in["job_configuration"]
+    assert ecs.base_job_template["variables"]["properties"]["memory"]["default"] == 4096
+    assert process.type == "process"
+    (schedule,) = update.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "*/30 * * * *",
+        "America/Chicago",
+        True,
+    )
+    assert update.global_concurrency_limit.limit == 1
+    assert update.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert update.parameters == {"dry_run": False} and update.work_pool_name == "cps-covid-process"
+    assert rerun.schedules == [] and set(rerun.parameter_openapi_schema["properties"]) == {"as_of", "source", "dry_run"}
+    failed = automations["cps-covid run failed"]
+    assert failed.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
+    assert f"prefect.deployment.{rerun.id}" in failed.trigger.match_related.root["prefect.resource.id"]
+    stale = automations["cps-covid update is stale"]
+    assert stale.trigger.posture.value == "Proactive" and stale.trigger.within.total_seconds() == 7200
+
+
+def test_deploying_twice_changes_nothing(deployed, flow_env) -> None:
+    with get_client(sync_client=True) as client:
+        before = {a.id: a.model_dump() for a in client.read_automations()}
+        deployment = client.read_deployment_by_name("cps-covid-update/cps-covid-update")
+
+    again = deploying.deploy(target="process", env=flow_env)
+
+    assert again.created == [] and again.updated == []
+    with get_client(sync_client=True) as client:
+        assert {a.id: a.model_dump() for a in client.read_automations()} == before
+        assert client.read_deployment_by_name("cps-covid-update/cps-covid-update").updated == deployment.updated
+
+
+def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
+    flow_run = run_deployment(
+        "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23", "dry_run": False}, timeout=300
+    )
+    assert flow_run.state.is_completed(), flow_run.state.message
+    assert flow_run.name == "update-2021-09-23"
+    s3 = emulated.client("s3")
+    versions = s3.list_object_versions(Bucket=emulated.bucket, Prefix=pipeline.PAGE_KEY).get("Versions", [])
+    assert len(versions) == 1
+    assert [n["subject"] for n in emulated.sent_notifications() if n["topic_arn"] == emulated.topic_arn] == [
+        "CPS COVID update: 22 new cases (Sep. 23, 2021)"
+    ]
+
+
+def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:
+    flow_run = run_deployment(
+        "cps-covid-update/cps-covid-rerun",
+        parameters={"as_of": "2021-09-24", "source": source.url("/gone.csv")},
+        timeout=300,
+    )
+    assert flow_run.state.is_failed()
+
+    def alarms() -> list[dict]:
+        return [n for n in emulated.sent_notifications() if n["topic_arn"] == emulated.alarm_topic_arn]
+
+    (alarm,) = wait_for(alarms, what="the failure automation's SNS alarm", timeout=180)
+    assert alarm["subject"] == f"cps-covid: cps-covid-rerun run {flow_run.name} Failed"
+    assert str(flow_run.id) in alarm["message"] and "/runs/flow-run/" in alarm["message"]
+
+
+def test_overlapping_update_runs_one_runs_the_other_is_cancelled(worker, source) -> None:
+    gate = threading.Event()
+    held = Route(FEED, gate=gate)
+    url = source.route("/held.csv", held)
+    try:
+        first = run_deployment(
+            "cps-covid-update/cps-covid-update", parameters={"as_of": "2021-09-23", "source": url}, timeout=0
+        )
+        assert held.arrived.wait(timeout=180), "the first run never fetched"
+        second = run_deployment(
+            "cps-covid-update/cps-covid-update", parameters={"as_of": "2021-09-23", "source": url}, timeout=0
+        )
+        assert wait_for(lambda: flow_run_state(second.id) == "Cancelled", what="the second run cancelled", timeout=180)
+    finally:
+        gate.set()
+    assert wait_for(
+        lambda: flow_run_state(first.id) in ("Completed", "Failed", "Crashed"), what="the first run", timeout=180
+    )
+    assert flow_run_state(first.id) == "Completed"
+    assert source.requests["/held.csv"] == 1
