@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint unit browser bench lock clean
+.PHONY: install demo test lint browser bench lock image deploy clean
 
 install: $(STAMP)
 
@@ -26,6 +26,16 @@ $(STAMP): $(UV) pyproject.toml requirements.lock
 
 lock: $(UV)
 	PYTHONPATH=$(UV_HOME) $(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	PYTHONPATH=$(UV_HOME) $(UV) pip compile --quiet pyproject.toml --python-version 3.11 -o requirements-runtime.lock
+
+# The container image (starts dockerd, makes a Debian base and a wheelhouse when needed).
+image:
+	tools/build-image.sh
+
+# Pools, the settings variable, blocks, deployments and automations on PREFECT_API_URL.
+# TARGET=process (default) or TARGET=ecs IMAGE=<pushed image>.
+deploy: $(STAMP)
+	$(BIN)/cps-covid deploy --target $(or $(TARGET),process) $(if $(IMAGE),--image $(IMAGE))
 
 demo: $(STAMP)
 	$(BIN)/cps-covid demo

@@ -57,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.history, args.fresh, args.as_of, args.out, ignore_ids=ignore, profiles=args.profiles
             )
             result = publication.result
-            print(
-                f"{result.new_cases} new case(s) at {len(result.changes)} school(s); wrote {len(publication.objects)} file(s) to {args.out}"
-            )
+            moved = f"{result.new_cases} new case(s) at {len(result.changes)} school(s)"
+            print(f"{moved}; wrote {len(publication.objects)} file(s) to {args.out}")
             for event in result.events:
                 print(f"  {event}")
             return 0

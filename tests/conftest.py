@@ -29,11 +29,13 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("prefect-home")
     with prefect_server(home) as api_url:
         os.environ["PREFECT_API_URL"] = api_url
-        with prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}):
-            with prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()):
-                yield api_url
-                APILogWorker.drain_all()
-                EventsWorker.drain_all()
+        with (
+            prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}),
+            prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
+        ):
+            yield api_url
+            APILogWorker.drain_all()
+            EventsWorker.drain_all()
         os.environ.pop("PREFECT_API_URL", None)
 
 
@@ -46,11 +48,11 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     """A fresh emulated account with the bucket seeded with the real 2021-09-22 history."""
-    from cps_covid.local.aws_emulator import provision, seed_history
-
     import urllib.request
+
+    from cps_covid.local.aws_emulator import provision, seed_history
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
     emulated = provision(moto_endpoint)
@@ -61,7 +63,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
 
 
 @pytest.fixture
-def feeds(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def feeds(monkeypatch: pytest.MonkeyPatch):
     """A loopback source serving the bundled 2021-09-23 feed and school profiles."""
     from cps_covid.local.feed_server import FeedServer, Route
 

@@ -41,7 +41,7 @@ def read(aws, key: str) -> bytes:
     return aws.client("s3").get_object(Bucket=aws.bucket, Key=key)["Body"].read()
 
 
-def run(**parameters):  # noqa: ANN201
+def run(**parameters):
     state = update(return_state=True, **parameters)
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)

@@ -1,0 +1,50 @@
+"""The image `make image` builds: the flow runs inside it against the moto server on the host's loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cps_covid import pipeline
+from cps_covid.local.aws_emulator import Emulated
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "cps-covid-etl:latest"
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    started = time.monotonic()
+    done = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    print(f"make image: {time.monotonic() - started:.0f} s")
+    return IMAGE
+
+
+def docker(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_image_runs_as_a_non_root_user_without_baked_secrets(image: str) -> None:
+    config = json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+    assert config["User"] == "10001"
+    assert not [e for e in config["Env"] if e.startswith(("AWS_", "PREFECT_API_KEY", "CPS_COVID_"))]
+    assert docker("run", "--rm", image, "id", "-u").stdout.strip() == "10001"
+
+
+def test_flow_runs_in_the_container_against_the_host(image: str, aws: Emulated, feeds, prefect_api: str) -> None:
+    env = aws.environment() | {"CPS_COVID_SOURCE_URL": feeds.url("/feed.csv"), "PREFECT_API_URL": prefect_api}
+    flags = [x for key, value in env.items() for x in ("-e", f"{key}={value}")]
+    started = time.monotonic()
+    done = docker("run", "--rm", "--network", "host", *flags, image, "cps-covid", "run", "--as-of", "2021-09-23")
+    print(f"container run: {time.monotonic() - started:.1f} s")
+
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "22 new case(s) at 13 school(s) for 2021-09-23" in done.stdout
+    s3 = aws.client("s3")
+    assert len(s3.list_object_versions(Bucket=aws.bucket, Prefix=pipeline.SCHOOLS_KEY)["Versions"]) == 2
+    assert [n["subject"] for n in aws.sent_notifications()] == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
