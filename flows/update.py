@@ -6,7 +6,7 @@ import sys
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from prefect import flow
+from prefect import flow, tags
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
@@ -83,7 +83,8 @@ def update(as_of: date | None = None, source: str | None = None, dry_run: bool =
 def run_from_cli(as_of: date | None, source: str | None, dry_run: bool) -> int:
     """``cps-covid run``: the flow with configured settings; prints the summary or why it failed."""
     Settings.load()  # a configuration error is reported before a flow run is created
-    state = update(as_of=as_of, source=source, dry_run=dry_run, return_state=True)
+    with tags("cps-covid", "cases", "cli"):
+        state = update(as_of=as_of, source=source, dry_run=dry_run, return_state=True)
     if not state.is_completed():
         print(f"cps-covid run: the update failed ({state.name}): {state.message}", file=sys.stderr)
         return 1
