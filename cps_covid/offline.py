@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cps_covid import merge, pipeline
+from cps_covid import pipeline
 from cps_covid.errors import InputError
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -29,6 +29,7 @@ def merge_folder(
     ignore_ids: frozenset[str] = frozenset(),
     profiles: Path | None = None,
     site_url: str = "https://cpscovid.com",
+    new_season: str | None = None,
 ) -> pipeline.Publication:
     """Validate, merge and write; on any error nothing is written to ``out``."""
     schools_path = history_dir / "allCpsCovidData.csv"
@@ -38,8 +39,8 @@ def merge_folder(
     known = json.loads(_read(profiles)) if profiles else []
     wanted = set(pipeline.new_school_ids(feed, hist.schools, ignore_ids))
     found = [p | {"CPS_School_ID": str(p["SchoolID"])} for p in known if str(p.get("SchoolID")) in wanted]
-    result = merge.apply_feed(
-        hist.schools, feed.totals, as_of, profiles=pipeline.profiles_frame(found), ignore_ids=ignore_ids
+    result = pipeline.apply(
+        feed, hist, as_of, profiles=pipeline.profiles_frame(found), ignore_ids=ignore_ids, new_season=new_season
     )
     publication = pipeline.build_publication(result, as_of, datetime.now(CHICAGO), site_url)
     out.mkdir(parents=True, exist_ok=True)

@@ -91,8 +91,19 @@ class Publication:
         return self.message is not None
 
 
-def build_publication(result: merge.MergeResult, as_of: date, updated_at: datetime, site_url: str) -> Publication:
-    """Serialise the merged tables, validate them, and render page and message if cases moved."""
+def build_publication(
+    result: merge.MergeResult,
+    as_of: date,
+    updated_at: datetime,
+    site_url: str,
+    *,
+    arrivals: dict[str, list[tuple[str, int]]] | None = None,
+    with_page: bool = False,
+) -> Publication:
+    """Serialise the merged tables, validate them, and render page and message if cases moved.
+
+    ``with_page`` renders the page even when nothing moved (resuming an update whose page was not written).
+    """
     schools = result.schools
     totals = merge.district_totals(schools)
     reports = [
@@ -106,9 +117,10 @@ def build_publication(result: merge.MergeResult, as_of: date, updated_at: dateti
         TRANSPOSED_KEY: (history.csv_bytes(merge.transposed(schools)), CSV_TYPE),
     }
     subject = message = None
+    day_cases = result.day_cases()
+    if with_page or not result.changes.empty:
+        objects[PAGE_KEY] = (render.newcases_page(day_cases, as_of, site_url, arrivals), HTML_TYPE)
     if not result.changes.empty:
-        day_cases = result.day_cases()
-        objects[PAGE_KEY] = (render.newcases_page(day_cases, as_of, site_url), HTML_TYPE)
         subject = render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), as_of)
         message = render.message(result.changes, day_cases, as_of, updated_at, site_url)
     return Publication(objects, subject, message, result, reports)
@@ -132,3 +144,29 @@ def profiles_frame(found: list[dict]) -> pd.DataFrame:
         for p in found
     ]
     return pd.DataFrame(rows, columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
+
+
+def apply(
+    feed: Feed,
+    history: History,
+    as_of: date,
+    *,
+    profiles: pd.DataFrame | None = None,
+    ignore_ids: frozenset[str] = frozenset(),
+    new_season: str | None = None,
+) -> merge.MergeResult:
+    """The merge with its guards: a season reset stops the run unless ``new_season`` closes the season first."""
+    from cps_covid import outliers, season
+
+    schools = history.schools
+    if new_season and new_season not in schools.columns:
+        schools = season.close_season(schools, new_season)
+    elif not new_season:
+        season.check_not_reset(schools, feed.totals)
+    result = merge.apply_feed(schools, feed.totals, as_of, profiles=profiles, ignore_ids=ignore_ids)
+    if new_season and new_season not in history.schools.columns:
+        result.events.insert(
+            0, merge.Event("new-season", "*", "DISTRICT", f"season closed into carry-over column {new_season}")
+        )
+    result.events += outliers.flag_outliers(result.schools, result.changes, result.day)
+    return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+WRITE_ORDER = ("data/allCpsCovidData.csv", "data/CPStotals.csv", "data/newFormatTest.csv", "newcases.html")
+
 
 @dataclass(frozen=True)
 class PlannedWrite:
@@ -15,19 +17,23 @@ class PlannedWrite:
     """The ETag read before the merge; ``None``: the key must still be absent."""
 
 
+def md5(body: bytes) -> str:
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
+
+
 def same_content(body: bytes, etag: str | None) -> bool:
     """A single-part S3 ETag is the MD5 of the body: equal means nothing to write."""
-    return etag is not None and hashlib.md5(body, usedforsecurity=False).hexdigest() == etag.strip('"')
+    return etag is not None and md5(body) == etag.strip('"')
 
 
 def plan_writes(objects: dict[str, tuple[bytes, str]], current: dict[str, str | None]) -> list[PlannedWrite]:
-    """Changed objects only, data before the page that points at it."""
+    """Changed objects only: the per-school table first (everything else derives from it), the page last."""
     writes = [
         PlannedWrite(key, body, content_type, current.get(key))
         for key, (body, content_type) in objects.items()
         if not same_content(body, current.get(key))
     ]
-    return sorted(writes, key=lambda w: (not w.key.startswith("data/"), w.key))
+    return sorted(writes, key=lambda w: (WRITE_ORDER.index(w.key) if w.key in WRITE_ORDER else len(WRITE_ORDER), w.key))
 
 
 def invalidation_paths(writes: list[PlannedWrite]) -> list[str]:

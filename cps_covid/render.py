@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import date, datetime
 from urllib.parse import urlencode
 
 import jinja2
 import pandas as pd
 
-from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL
+from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 SUBJECT_LIMIT = 100
 
@@ -38,10 +39,24 @@ def school_href(name: str, latitude: float, longitude: float) -> str:
     return f"school.html?{query}"
 
 
-def newcases_page(day_cases: pd.DataFrame, day: date, site_url: str) -> bytes:
-    """``day_cases``: School, Latitude, Longitude, cases (the day's cumulative list)."""
+def newcases_page(
+    day_cases: pd.DataFrame,
+    day: date,
+    site_url: str,
+    arrivals: Mapping[str, list[tuple[str, int]]] | None = None,
+) -> bytes:
+    """``day_cases``: School, Latitude, Longitude, CPS_School_ID, cases (the day's cumulative list).
+
+    ``arrivals`` (school id -> (time, cases) per update) says when each school's cases came in.
+    """
+    arrivals = arrivals or {}
     rows = [
-        {"name": r[SCHOOL], "href": school_href(r[SCHOOL], r[LATITUDE], r[LONGITUDE]), "cases": int(r["cases"])}
+        {
+            "name": r[SCHOOL],
+            "href": school_href(r[SCHOOL], r[LATITUDE], r[LONGITUDE]),
+            "cases": int(r["cases"]),
+            "arrived": ", ".join(f"{when} ({n:+d})" for when, n in arrivals.get(str(r.get(SCHOOL_ID, "")), [])),
+        }
         for _, r in day_cases.sort_values(SCHOOL).iterrows()
     ]
     page = (
@@ -50,6 +65,7 @@ def newcases_page(day_cases: pd.DataFrame, day: date, site_url: str) -> bytes:
         .render(
             date_label=date_label(day),
             rows=rows,
+            show_arrivals=any(r["arrived"] for r in rows),
             total_cases=sum(r["cases"] for r in rows),
             corrections=[r["name"] for r in rows if r["cases"] < 0],
             site_url=site_url.rstrip("/"),

@@ -1,21 +1,38 @@
-"""The update flow: fetch -> validate -> merge -> validate -> publish -> invalidate -> notify."""
+"""The update flow: fetch -> archive -> validate -> merge -> validate -> publish -> invalidate -> notify.
+
+The ledger (``state/ledger.json``) makes it safe to rerun, to run twice at once
+and to kill at any point: a run claims the update before its first write and
+records each step; the next run resumes an unfinished update (once its lease
+has expired) before it looks at a new feed. See docs/crash-safety.md.
+"""
 
 from __future__ import annotations
 
+import copy
 import sys
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 from prefect.tasks import exponential_backoff
 
 from cps_covid import pipeline
-from cps_covid.publish_plan import invalidation_paths, plan_writes
+from cps_covid.ledger import Entry, Ledger, lease
+from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
 from tasks.fetch import fetch_feed, look_up_new_schools
-from tasks.merge import merge_feed, render_outputs
-from tasks.publish import invalidate_cdn, notify_subscribers, publish_objects, read_published
+from tasks.ledger import UpdateClaimedElsewhere, archive_payload, checkpoint, claim, read_ledger, release
+from tasks.merge import merge_feed, recompute_entry, render_outputs
+from tasks.publish import (
+    NothingWritten,
+    invalidate_cdn,
+    notify_subscribers,
+    publish_objects,
+    read_archived,
+    read_published,
+)
 from tasks.report import RunSummary, report_run
 from tasks.validate import validate_feed, validate_history
 
@@ -26,8 +43,51 @@ def _run_name() -> str:
     return f"update-{as_of}{suffix}"
 
 
+def _etags(published: dict) -> dict[str, str | None]:
+    return {k: (v.etag if hasattr(v, "etag") else v) for k, v in published.items()}
+
+
+def finish(
+    ledger: Ledger, etag: str, entry: Entry, writes: list[PlannedWrite], settings: Settings, summary: RunSummary
+) -> str:
+    """Take a claimed entry through its remaining steps, checkpointing after each."""
+    if entry.step == "claimed":
+        object_tags = dict(settings.tags) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
+        try:
+            written = publish_objects(writes, object_tags, settings)
+        except NothingWritten:
+            release(ledger, etag, entry, settings)
+            raise
+        summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in written]
+        versions = entry.versions | {w.key: w.version_id for w in written}
+        etag = checkpoint(ledger, etag, entry, "published", settings, versions=versions)
+    if entry.step == "published":
+        invalidation = invalidate_cdn(entry.paths, entry.id, settings)
+        summary.invalidation_id = invalidation
+        etag = checkpoint(ledger, etag, entry, "invalidated", settings, invalidation_id=invalidation)
+    if entry.step == "invalidated":
+        message_id = notify_subscribers(entry.subject, entry.message, settings) if entry.message else None
+        summary.message_id = message_id
+        etag = checkpoint(ledger, etag, entry, "notified", settings, message_id=message_id)
+    return etag
+
+
+def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary: RunSummary) -> str:
+    """Finish an update a crashed run left unfinished, publishing exactly the bytes it planned."""
+    writes: list[PlannedWrite] = []
+    if entry.step == "claimed":
+        published = read_published(settings)
+        payload = read_archived(entry.raw_key, settings)
+        objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
+        writes = plan_writes(objects, _etags(published))
+    summary.events.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
+    return finish(ledger, etag, entry, writes, settings, summary)
+
+
 @flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True)
-def update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict:
+def update(
+    as_of: date | None = None, source: str | None = None, dry_run: bool = False, new_season: str | None = None
+) -> dict:
     """Apply what the district published to the dashboard's data, publishing only what changed."""
     settings = Settings.load()
     now = datetime.now(ZoneInfo(settings.timezone))
@@ -37,6 +97,26 @@ def update(as_of: date | None = None, source: str | None = None, dry_run: bool =
     fetched = fetch_feed.with_options(
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
     )(url, settings)
+    summary = RunSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
+    raw_key = "" if dry_run else archive_payload(fetched, now, settings)
+    summary.raw_key = raw_key
+    ledger, etag = read_ledger(settings)
+
+    unfinished = ledger.unfinished()
+    if unfinished is not None and not dry_run:
+        if not unfinished.lease_expired(now):
+            return Cancelled(
+                message=f"update {unfinished.id} of run {unfinished.flow_run} is still being "
+                f"published (claimed until {unfinished.lease_until}): this run did nothing"
+            )
+        etag = resume(ledger, etag, unfinished, settings, summary)
+
+    applied = ledger.applied(fetched.sha256, as_of.isoformat())
+    if applied is not None:
+        summary.events.append(f"this payload was already applied for {as_of} by update {applied.id}: nothing to do")
+        report_run(summary)
+        return summary.as_dict()
+
     published = read_published(settings)
     schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
     if schools_obj is None:
@@ -49,42 +129,60 @@ def update(as_of: date | None = None, source: str | None = None, dry_run: bool =
     )
     new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
     profiles = look_up_new_schools(new_ids, as_of, settings)
-    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids)
-    publication = render_outputs(result, as_of, now, settings.site_url)
+    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season)
 
-    etags = {k: (v.etag if hasattr(v, "etag") else v) for k, v in published.items()}
-    writes = plan_writes(publication.objects, etags)
-    summary = RunSummary(
+    changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
+    entry = Entry(
+        id=f"{as_of.isoformat()}-{now:%H%M%S}-{fetched.sha256[:8]}",
+        flow_run=str(flow_run.id or "local"),
         as_of=as_of.isoformat(),
+        raw_key=raw_key,
+        sha256=fetched.sha256,
         source=url,
-        source_sha256=fetched.sha256,
-        dry_run=dry_run,
-        new_cases=int(result.changes["new_cases"].clip(lower=0).sum()),
-        schools_affected=int((result.changes["new_cases"] > 0).sum()),
-        changes=result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records"),
-        planned=[w.key for w in writes],
-        subject=publication.subject,
-        message=publication.message,
-        events=[str(e) for e in result.events],
-        warnings=history.warnings,
+        fetched_at=fetched.fetched_at.isoformat(),
+        claimed_at=now.isoformat(),
+        lease_until=lease(now, settings.lease_seconds),
+        new_season=new_season,
+        ignore_ids=sorted(settings.ignore_ids),
+        profiles=profiles.to_dict("records"),
+        changes=changes,
     )
-    if not dry_run and writes:
-        tags = dict(settings.tags) | {"as-of": as_of.isoformat(), "source-sha256": fetched.sha256[:16]}
-        written = publish_objects(writes, tags, settings)
-        summary.written = [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in written]
-        reference = f"{as_of.isoformat()}-{written[-1].etag.strip(chr(34))}"
-        summary.invalidation_id = invalidate_cdn(invalidation_paths(writes), reference, settings)
-        if publication.notifies:
-            summary.message_id = notify_subscribers(publication.subject, publication.message, settings)
+    with_entry = copy.deepcopy(ledger)
+    with_entry.entries.append(entry)
+    publication = render_outputs(result, as_of, now, settings.site_url, with_entry.arrivals(entry.as_of))
+
+    writes = plan_writes(publication.objects, _etags(published))
+    summary.new_cases = int(result.changes["new_cases"].clip(lower=0).sum())
+    summary.schools_affected = int((result.changes["new_cases"] > 0).sum())
+    summary.changes = changes
+    summary.planned = [w.key for w in writes]
+    summary.subject, summary.message = publication.subject, publication.message
+    summary.events += [str(e) for e in result.events]
+    summary.warnings = history.warnings
+    if dry_run or not writes:
+        report_run(summary)
+        return summary.as_dict()
+
+    entry.objects = {w.key: md5(w.body) for w in writes}
+    entry.paths = invalidation_paths(writes)
+    entry.subject, entry.message = publication.subject, publication.message
+    try:
+        etag = claim(ledger, etag, entry, settings)
+    except UpdateClaimedElsewhere as err:
+        return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
+    finish(ledger, etag, entry, writes, settings, summary)
     report_run(summary)
     return summary.as_dict()
 
 
-def run_from_cli(as_of: date | None, source: str | None, dry_run: bool) -> int:
-    """``cps-covid run``: the flow with configured settings; prints the summary or why it failed."""
+def run_from_cli(as_of: date | None, source: str | None, dry_run: bool, new_season: str | None = None) -> int:
+    """``cps-covid run``: the flow with configured settings; prints the summary or why it did not complete."""
     Settings.load()  # a configuration error is reported before a flow run is created
     with tags("cps-covid", "cases", "cli"):
-        state = update(as_of=as_of, source=source, dry_run=dry_run, return_state=True)
+        state = update(as_of=as_of, source=source, dry_run=dry_run, new_season=new_season, return_state=True)
+    if state.is_cancelled():
+        print(f"cps-covid run: {state.message}", file=sys.stderr)
+        return 3
     if not state.is_completed():
         print(f"cps-covid run: the update failed ({state.name}): {state.message}", file=sys.stderr)
         return 1

@@ -6,9 +6,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid import pipeline
+from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io import aws, cloudfront, s3, sns
 from cps_covid.publish_plan import PlannedWrite
 from cps_covid.settings import Settings
+
+
+class NothingWritten(ConcurrentWriteError):
+    """The first conditional write was refused: this run published nothing."""
 
 
 @task(name="Read the published history", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -29,7 +34,14 @@ def publish_objects(writes: list[PlannedWrite], tags: dict[str, str], settings: 
     logger = get_run_logger()
     written = []
     for write in writes:
-        done = bucket.put(write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match)
+        try:
+            done = bucket.put(
+                write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match
+            )
+        except ConcurrentWriteError as err:
+            if not written:
+                raise NothingWritten(str(err)) from None
+            raise
         logger.info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)
         written.append(done)
     return written
@@ -49,3 +61,11 @@ def notify_subscribers(subject: str, message: str, settings: Settings) -> str:
     message_id = sns.publish(client, settings.topic_arn, subject, message)
     get_run_logger().info("Published SNS message %s: %s", message_id, subject)
     return message_id
+
+
+@task(name="Read an archived payload", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def read_archived(key: str, settings: Settings) -> bytes:
+    found = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket).get(key)
+    if found is None:
+        raise FileNotFoundError(f"s3://{settings.bucket}/{key}: the archived payload is missing")
+    return found.body

@@ -15,6 +15,7 @@ class RunSummary:
     source: str
     source_sha256: str
     dry_run: bool
+    raw_key: str = ""
     new_cases: int = 0
     schools_affected: int = 0
     changes: list[dict] = field(default_factory=list)

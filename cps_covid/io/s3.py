@@ -83,3 +83,29 @@ def etag_of(bucket: Bucket, key: str) -> str | None:
         if _code(err) in ("NoSuchKey", "404", "NotFound"):
             return None
         raise
+
+
+def put_new(bucket: Bucket, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
+    """Write an immutable object: refused (412) if the key exists, so nothing is ever replaced."""
+    try:
+        answer = bucket.client.put_object(
+            Bucket=bucket.name, Key=key, Body=body, ContentType=content_type, Metadata=metadata, IfNoneMatch="*"
+        )
+    except ClientError as err:
+        if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise ConcurrentWriteError(
+                f"s3://{bucket.name}/{key} already exists: archived payloads are immutable"
+            ) from None
+        raise
+    return Written(key, answer["ETag"], answer.get("VersionId"))
+
+
+def get_version(bucket: Bucket, key: str, version_id: str) -> bytes:
+    return bucket.client.get_object(Bucket=bucket.name, Key=key, VersionId=version_id)["Body"].read()
+
+
+def versions(bucket: Bucket, key: str) -> list[dict]:
+    """Every version of ``key``, newest first (``VersionId``, ``LastModified``, ``ETag``, ``IsLatest``)."""
+    pages = bucket.client.get_paginator("list_object_versions").paginate(Bucket=bucket.name, Prefix=key)
+    found = [v for page in pages for v in page.get("Versions", []) if v["Key"] == key]
+    return sorted(found, key=lambda v: v["LastModified"], reverse=True)

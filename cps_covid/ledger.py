@@ -1,0 +1,90 @@
+"""The ledger: which payload each run applied, and how far its publication got (pure).
+
+Kept as one JSON object in the bucket (``state/ledger.json``) and written with
+conditional writes, it is at once the record of applied payloads (for rebuilds
+and idempotent reruns), the lease that lets exactly one run publish at a time,
+and the checkpoint a run killed half-way is resumed from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+LEDGER_KEY = "state/ledger.json"
+STEPS = ("claimed", "published", "invalidated", "notified")
+"""How far an entry got; ``notified`` is the end (also when there was nothing to notify)."""
+
+
+@dataclass
+class Entry:
+    id: str
+    flow_run: str
+    as_of: str
+    raw_key: str
+    sha256: str
+    source: str
+    fetched_at: str
+    claimed_at: str
+    lease_until: str
+    step: str = "claimed"
+    new_season: str | None = None
+    ignore_ids: list[str] = field(default_factory=list)
+    profiles: list[dict] = field(default_factory=list)
+    objects: dict[str, str] = field(default_factory=dict)
+    """Key -> MD5 of the bytes this entry publishes."""
+    paths: list[str] = field(default_factory=list)
+    subject: str | None = None
+    message: str | None = None
+    changes: list[dict] = field(default_factory=list)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    invalidation_id: str | None = None
+    message_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.step == "notified"
+
+    def lease_expired(self, now: datetime) -> bool:
+        return datetime.fromisoformat(self.lease_until) <= now
+
+
+@dataclass
+class Ledger:
+    entries: list[Entry] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, body: bytes | None) -> Ledger:
+        if not body:
+            return cls()
+        data = json.loads(body)
+        return cls([Entry(**e) for e in data.get("entries", [])])
+
+    def dumps(self) -> bytes:
+        return (json.dumps({"entries": [asdict(e) for e in self.entries]}, indent=1, sort_keys=True) + "\n").encode()
+
+    def unfinished(self) -> Entry | None:
+        return next((e for e in reversed(self.entries) if not e.finished), None)
+
+    def applied(self, sha256: str, as_of: str) -> Entry | None:
+        """The finished entry that already applied this very payload for this day, if any."""
+        return next((e for e in self.entries if e.finished and e.sha256 == sha256 and e.as_of == as_of), None)
+
+    def arrivals(self, as_of: str) -> dict[str, list[tuple[str, int]]]:
+        """School id -> (time, cases) of each update of the day: when its cases arrived."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for entry in self.entries:
+            if entry.as_of != as_of or not entry.objects:
+                continue
+            when = datetime.fromisoformat(entry.claimed_at).strftime("%H:%M")
+            for change in entry.changes:
+                out.setdefault(str(change["CPS_School_ID"]), []).append((when, int(change["new_cases"])))
+        return out
+
+    def get(self, entry_id: str) -> Entry:
+        return next(e for e in self.entries if e.id == entry_id)
+
+
+def lease(now: datetime, seconds: float) -> str:
+    return (now + timedelta(seconds=seconds)).isoformat()

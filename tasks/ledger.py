@@ -1,0 +1,89 @@
+"""Ledger tasks: the raw archive, the claim on an update and its checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from cps_covid.errors import ConcurrentWriteError
+from cps_covid.io import aws, s3
+from cps_covid.io.district import Fetched
+from cps_covid.ledger import LEDGER_KEY, Entry, Ledger
+from cps_covid.settings import Settings
+
+
+class UpdateClaimedElsewhere(ConcurrentWriteError):
+    """Another run holds (or just took) the ledger: this run must not publish."""
+
+
+def _bucket(settings: Settings) -> s3.Bucket:
+    return s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+
+
+def raw_key(fetched: Fetched, now: datetime) -> str:
+    extension = "json" if fetched.body.lstrip()[:1] in (b"[", b"{") else "csv"
+    return f"raw/{now:%Y/%m/%d}/{now:%H%M%S}-{fetched.sha256}.{extension}"
+
+
+@task(name="Archive the raw payload", retries=3, retry_delay_seconds=[1, 5, 15], cache_policy=NO_CACHE)
+def archive_payload(fetched: Fetched, now: datetime, settings: Settings) -> str:
+    """Store the payload unchanged and immutable before anything is derived from it."""
+    key = raw_key(fetched, now)
+    try:
+        s3.put_new(
+            _bucket(settings),
+            key,
+            fetched.body,
+            content_type=fetched.content_type or "application/octet-stream",
+            metadata={
+                "source-url": fetched.url[:1000],
+                "fetched-at": fetched.fetched_at.isoformat(),
+                "sha256": fetched.sha256,
+            },
+        )
+    except ConcurrentWriteError:
+        get_run_logger().info("Payload already archived as %s", key)
+    return key
+
+
+@task(name="Read the ledger", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def read_ledger(settings: Settings) -> tuple[Ledger, str | None]:
+    found = _bucket(settings).get(LEDGER_KEY)
+    return (Ledger.parse(found.body), found.etag) if found else (Ledger(), None)
+
+
+def write_ledger(ledger: Ledger, etag: str | None, settings: Settings) -> str:
+    """Conditional on the ETag last read: two runs can never both believe they hold the update."""
+    try:
+        written = _bucket(settings).put(
+            LEDGER_KEY, ledger.dumps(), content_type="application/json", tags={"lifecycle": "state"}, if_match=etag
+        )
+    except ConcurrentWriteError as err:
+        raise UpdateClaimedElsewhere(f"another run changed the ledger first ({err})") from None
+    return written.etag
+
+
+@task(name="Claim the update", cache_policy=NO_CACHE)
+def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) -> str:
+    ledger.entries.append(entry)
+    new_etag = write_ledger(ledger, etag, settings)
+    get_run_logger().info("Claimed update %s until %s", entry.id, entry.lease_until)
+    return new_etag
+
+
+@task(name="Record progress", cache_policy=NO_CACHE)
+def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: str, settings: Settings, **fields: object) -> str:
+    current = ledger.get(entry.id)
+    current.step = step
+    for name, value in fields.items():
+        setattr(current, name, value)
+    return write_ledger(ledger, etag, settings)
+
+
+@task(name="Release the claim", cache_policy=NO_CACHE)
+def release(ledger: Ledger, etag: str, entry: Entry, settings: Settings) -> str:
+    """Drop an entry that wrote nothing (its first write was refused)."""
+    ledger.entries = [e for e in ledger.entries if e.id != entry.id]
+    return write_ledger(ledger, etag, settings)
