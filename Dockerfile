@@ -37,5 +37,7 @@ RUN printf '#!/opt/venv/bin/python\nimport sys\nfrom cps_covid.cli import main\n
  && chmod 755 /opt/venv/bin/cps-covid \
  && /opt/venv/bin/python -m compileall -q /app
 
+# `cps-covid serve` (the subscription service's ECS task) listens here; the flows need no port.
+EXPOSE 8080
 USER 10001
 CMD ["cps-covid", "run"]

@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint browser bench lock image deploy clean
+.PHONY: install demo test lint browser bench soak lock image deploy clean
 
 install: $(STAMP)
 
@@ -50,6 +50,10 @@ lint: $(STAMP)
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
+
+# 500 runs over a month of synthetic feeds with 10% random faults (not part of make test).
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak tests/soak -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--as-of", type=_date, help="the day to update (default: today in America/Chicago)")
     run.add_argument("--source", help="feed URL or path (default: CPS_COVID_SOURCE_URL)")
     run.add_argument("--dry-run", action="store_true", help="validate and merge, publish nothing")
+    run.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME first")
 
     offline = commands.add_parser("merge", help="apply one feed to a folder, offline")
     offline.add_argument(
@@ -34,7 +35,33 @@ def _parser() -> argparse.ArgumentParser:
     offline.add_argument("--as-of", type=_date, required=True)
     offline.add_argument("--out", type=Path, required=True)
     offline.add_argument("--profiles", type=Path, help="JSON list of school profiles for new schools")
+    offline.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
+
+    vaccination = commands.add_parser("vaccination", help="run the vaccination and enrolment update flow")
+    vaccination.add_argument("--as-of", type=_date, help="the feed's day (default: today in America/Chicago)")
+    vaccination.add_argument(
+        "--source", help="vaccination feed URL or path (default: CPS_COVID_VACCINATION_SOURCE_URL)"
+    )
+    vaccination.add_argument("--dry-run", action="store_true", help="validate and merge, publish nothing")
+
+    serve = commands.add_parser("serve", help="run the email subscription service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+
+    rebuild = commands.add_parser("rebuild", help="replay the archived payloads and compare with what is published")
+    rebuild.add_argument("--from", dest="from_version", required=True, help="a version id of allCpsCovidData.csv")
+    rebuild.add_argument("--out", type=Path, help="write the rebuilt table here")
+
+    rollback = commands.add_parser("rollback", help="restore the published set as it was at a time")
+    rollback.add_argument(
+        "--to",
+        dest="to_time",
+        required=True,
+        type=datetime.fromisoformat,
+        help="ISO time with offset, e.g. 2021-09-23T14:00:00-05:00",
+    )
+    rollback.add_argument("--dry-run", action="store_true", help="say what would be restored")
 
     deploy = commands.add_parser("deploy", help="create or update pools, variables, deployments and automations")
     deploy.add_argument("--target", choices=["process", "ecs"], default="process", help="the work pool to deploy to")
@@ -54,7 +81,13 @@ def main(argv: list[str] | None = None) -> int:
 
             ignore = frozenset(i.strip() for i in args.ignore.split(",") if i.strip())
             publication = merge_folder(
-                args.history, args.fresh, args.as_of, args.out, ignore_ids=ignore, profiles=args.profiles
+                args.history,
+                args.fresh,
+                args.as_of,
+                args.out,
+                ignore_ids=ignore,
+                profiles=args.profiles,
+                new_season=args.new_season,
             )
             result = publication.result
             moved = f"{result.new_cases} new case(s) at {len(result.changes)} school(s)"
@@ -65,7 +98,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from flows.update import run_from_cli
 
-            return run_from_cli(as_of=args.as_of, source=args.source, dry_run=args.dry_run)
+            return run_from_cli(as_of=args.as_of, source=args.source, dry_run=args.dry_run, new_season=args.new_season)
+        if args.command == "vaccination":
+            from flows.vaccination import run_from_cli as run_vaccination
+
+            return run_vaccination(as_of=args.as_of, source=args.source, dry_run=args.dry_run)
+        if args.command == "serve":
+            from cps_covid.service.server import serve
+
+            return serve(args.host, args.port)
+        if args.command in ("rebuild", "rollback"):
+            import os
+
+            from cps_covid import recovery
+            from cps_covid.settings import Settings
+
+            settings = Settings.load(use_prefect=bool(os.environ.get("PREFECT_API_URL")))
+            if args.command == "rebuild":
+                report = recovery.rebuild(settings, args.from_version, args.out)
+                print(report.text())
+                return 0 if report.identical else 1
+            restored = recovery.rollback(settings, args.to_time, dry_run=args.dry_run)
+            verb = "would restore" if args.dry_run else "restored"
+            print(f"{verb} {len(restored)} object(s) as of {args.to_time.isoformat()}: {', '.join(restored) or 'none'}")
+            return 0
         if args.command == "deploy":
             from cps_covid.deploy import deploy
 

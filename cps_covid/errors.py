@@ -26,3 +26,7 @@ class ConcurrentWriteError(CpsCovidError):
 
 class NewSeasonError(InputError):
     """Season totals dropped to near zero: an operator has to close the season."""
+
+
+class AwsCallFailed(CpsCovidError):
+    """An AWS call still failed after botocore's retries; the message names the system and the call."""

@@ -13,8 +13,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 LEDGER_KEY = "state/ledger.json"
-STEPS = ("claimed", "published", "invalidated", "notified")
-"""How far an entry got; ``notified`` is the end (also when there was nothing to notify)."""
+STEPS = ("claimed", "published", "invalidated", "notifying", "notified")
+"""How far an entry got; ``notified`` is the end (also when there was nothing to notify).
+
+``notifying`` is recorded before the SNS call: a run stopped there may or may not
+have sent it, and the next run does not send it again (never twice).
+"""
 
 
 @dataclass
@@ -41,13 +45,17 @@ class Entry:
     versions: dict[str, str | None] = field(default_factory=dict)
     invalidation_id: str | None = None
     message_id: str | None = None
+    rolled_back: bool = False
+    """Undone by ``cps-covid rollback``: its payload may be applied again."""
 
     @property
     def finished(self) -> bool:
         return self.step == "notified"
 
-    def lease_expired(self, now: datetime) -> bool:
-        return datetime.fromisoformat(self.lease_until) <= now
+    def lease_expired(self, now: datetime, lease_seconds: float) -> bool:
+        """Whether the claiming run is presumed dead; the reading run's lease length decides
+        (an operator can set it to 0 to resume at once)."""
+        return datetime.fromisoformat(self.claimed_at) + timedelta(seconds=lease_seconds) <= now
 
 
 @dataclass
@@ -69,13 +77,16 @@ class Ledger:
 
     def applied(self, sha256: str, as_of: str) -> Entry | None:
         """The finished entry that already applied this very payload for this day, if any."""
-        return next((e for e in self.entries if e.finished and e.sha256 == sha256 and e.as_of == as_of), None)
+        return next(
+            (e for e in self.entries if e.finished and not e.rolled_back and e.sha256 == sha256 and e.as_of == as_of),
+            None,
+        )
 
     def arrivals(self, as_of: str) -> dict[str, list[tuple[str, int]]]:
         """School id -> (time, cases) of each update of the day: when its cases arrived."""
         out: dict[str, list[tuple[str, int]]] = {}
         for entry in self.entries:
-            if entry.as_of != as_of or not entry.objects:
+            if entry.as_of != as_of:
                 continue
             when = datetime.fromisoformat(entry.claimed_at).strftime("%H:%M")
             for change in entry.changes:

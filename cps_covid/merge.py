@@ -12,6 +12,7 @@ there; the other steps work column by column on the columns they change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -33,6 +34,8 @@ from cps_covid.schema import (
 )
 
 INT64 = np.dtype("int64")
+BATCH_CELLS = 1 << 21
+"""Cells read at a time when a step walks many columns (16 MiB of int64)."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,16 @@ def season_totals_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _all_int64(frame: pd.DataFrame, columns: list[str]) -> bool:
-    dtypes = frame.dtypes
-    return all(dtypes[c] == INT64 for c in columns)
+    kinds = dict(zip(frame.columns, frame.dtypes, strict=True))
+    return all(kinds[c] == INT64 for c in columns)
+
+
+def _column_batches(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, values)``: the int64 ``columns`` a few at a time, so neither pandas' per-column
+    overhead (small tables) nor a copy of the whole table (large ones) is paid."""
+    batch = max(1, min(len(columns), BATCH_CELLS // max(1, len(frame))))
+    for start in range(0, len(columns), batch):
+        yield start, frame[columns[start : start + batch]].to_numpy(dtype=INT64)
 
 
 def row_sums(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -87,27 +98,33 @@ def row_sums(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     if not columns or not frame.columns.is_unique or not _all_int64(frame, columns):
         return frame[columns].sum(axis=1)
     total = np.zeros(len(frame), dtype=INT64)
-    for column in columns:
-        total += frame[column].to_numpy()
+    for _, values in _column_batches(frame, columns):
+        total += values.sum(axis=1)
     return pd.Series(total, index=frame.index)
 
 
 def column_sums(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """``frame[columns].sum(axis=0)``, one column at a time."""
+    """``frame[columns].sum(axis=0)``, a few columns at a time."""
     if not columns or not frame.columns.is_unique or not _all_int64(frame, columns):
         return frame[columns].sum(axis=0)
-    sums = np.fromiter((frame[c].to_numpy().sum() for c in columns), dtype=INT64, count=len(columns))
+    sums = np.empty(len(columns), dtype=INT64)
+    for start, values in _column_batches(frame, columns):
+        sums[start : start + values.shape[1]] = values.sum(axis=0)
     return pd.Series(sums, index=pd.Index(columns, dtype=frame.columns.dtype))
 
 
 def _window_columns(days: list[str]) -> dict[str, np.ndarray]:
     """Positions (in ``days``) of the day columns inside each 7/14/21-day window ending at the latest day."""
-    dates = pd.to_datetime(pd.Index(days), format="%Y%m%d")
+    dates = _dates(days)
     end = dates.max()
-    return {
-        column: np.flatnonzero(np.asarray(dates > end - pd.Timedelta(days=length)))
-        for column, length in WINDOWS.items()
-    }
+    return {column: np.flatnonzero(dates > end - np.timedelta64(length, "D")) for column, length in WINDOWS.items()}
+
+
+def _dates(days: list[str]) -> np.ndarray:
+    """``YYYYMMDD`` column names as ``datetime64[D]`` (a name that is not a date raises ValueError)."""
+    if all(is_day_column(d) for d in days):
+        return np.array([f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in days], dtype="datetime64[D]")
+    return pd.to_datetime(pd.Index(days), format="%Y%m%d").to_numpy().astype("datetime64[D]")
 
 
 def _day_plan(layout: HistoryLayout, as_of: date) -> tuple[list[str], list[str]]:
@@ -143,6 +160,48 @@ def _drift_events(
     return events
 
 
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _looked_up(new_ids: pd.DataFrame, profiles: pd.DataFrame) -> dict[str, list | np.ndarray] | None:
+    """The left join of new ids and their profiles done with a dict: when every profile id is a unique str."""
+    keys = profiles[SCHOOL_ID].tolist()
+    if len(set(keys)) != len(keys) or not all(isinstance(k, str) for k in keys):
+        return None
+    by_id = dict(zip(keys, zip(profiles[SCHOOL], profiles[LATITUDE], profiles[LONGITUDE], strict=True), strict=True))
+    missing = (None, np.nan, np.nan)
+    ids, names, latitudes, longitudes, unprofiled = [], [], [], [], []
+    for school_id, feed_name in zip(new_ids[SCHOOL_ID], new_ids[SCHOOL], strict=True):
+        if not isinstance(school_id, str):
+            return None
+        name, latitude, longitude = by_id.get(school_id, missing)
+        absent = _missing(name)
+        if absent:
+            name = "SCHOOL " + school_id if _missing(feed_name) else feed_name
+        if not isinstance(name, str):
+            return None
+        ids.append(school_id)
+        names.append(name.upper().replace(" - ", "-"))
+        latitudes.append(latitude)
+        longitudes.append(longitude)
+        unprofiled.append(absent)
+    return {
+        SCHOOL_ID: ids,
+        SCHOOL: names,
+        LATITUDE: _floats(latitudes),
+        LONGITUDE: _floats(longitudes),
+        "unprofiled": unprofiled,
+    }
+
+
+def _floats(values: list) -> np.ndarray:
+    """As ``astype("float64")`` of the joined column: None and pd.NA become NaN, numeric text is parsed."""
+    if all(type(v) is float for v in values):
+        return np.array(values, dtype="float64")
+    return pd.Series(values, dtype=object).astype("float64").to_numpy()
+
+
 def _new_school_rows(
     schools: pd.DataFrame, totals: pd.DataFrame, profiles: pd.DataFrame, columns: list[str]
 ) -> tuple[pd.DataFrame | None, list[Event]]:
@@ -150,16 +209,23 @@ def _new_school_rows(
     new_ids = totals.loc[~totals[SCHOOL_ID].isin(schools[SCHOOL_ID]), [SCHOOL_ID, SCHOOL]]
     if new_ids.empty:
         return None, []
-    found = new_ids.merge(profiles, on=SCHOOL_ID, how="left", suffixes=("_feed", ""))
-    unprofiled = found[SCHOOL].isna()
-    fallback = found[f"{SCHOOL}_feed"].fillna("SCHOOL " + found[SCHOOL_ID])
-    found[SCHOOL] = found[SCHOOL].fillna(fallback).str.upper().str.replace(" - ", "-", regex=False)
-    rows = pd.DataFrame(0, index=range(len(found)), columns=columns)
-    rows[SCHOOL] = found[SCHOOL].to_numpy()
-    rows[SCHOOL_ID] = found[SCHOOL_ID].to_numpy()
-    rows[LATITUDE] = found[LATITUDE].astype("float64").to_numpy()
-    rows[LONGITUDE] = found[LONGITUDE].astype("float64").to_numpy()
-    rows = rows.astype(schools.dtypes[columns].to_dict())
+    found = _looked_up(new_ids, profiles)
+    if found is None:  # the general case: a left join (a profile listed twice adds the school twice)
+        joined = new_ids.merge(profiles, on=SCHOOL_ID, how="left", suffixes=("_feed", ""))
+        fallback = joined[f"{SCHOOL}_feed"].fillna("SCHOOL " + joined[SCHOOL_ID])
+        found = {
+            SCHOOL_ID: joined[SCHOOL_ID].to_numpy(),
+            SCHOOL: joined[SCHOOL].fillna(fallback).str.upper().str.replace(" - ", "-", regex=False).to_numpy(),
+            LATITUDE: joined[LATITUDE].astype("float64").to_numpy(),
+            LONGITUDE: joined[LONGITUDE].astype("float64").to_numpy(),
+            "unprofiled": joined[SCHOOL].isna().to_numpy(),
+        }
+    count = len(found[SCHOOL_ID])
+    data: dict[str, object] = {c: np.zeros(count, dtype=INT64) for c in columns}
+    for column in (SCHOOL, SCHOOL_ID, LATITUDE, LONGITUDE):
+        data[column] = np.asarray(found[column], dtype=object if column in (SCHOOL, SCHOOL_ID) else None)
+    rows = pd.DataFrame(data, index=range(count)).astype(schools.dtypes[columns].to_dict())
+    unprofiled = found["unprofiled"]
     events = [
         Event(
             "school-added-without-profile" if missing else "school-added",
@@ -184,7 +250,8 @@ def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
     if not missing:
         return schools
     zeros = pd.DataFrame(0, index=schools.index, columns=missing, dtype="int64")
-    fixed = [c for c in schools.columns if c not in layout.days and c not in layout.trailing]
+    placed = {*layout.days, *layout.trailing}
+    fixed = [c for c in schools.columns if c not in placed]
     # concat(axis=1) and a column selection share the existing columns' data (copy-on-write): nothing is copied
     return pd.concat([schools, zeros], axis=1)[[*fixed, *days, *layout.trailing]]
 
@@ -212,10 +279,14 @@ def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
         carry,
         schools[carry].to_numpy() if carry else None,
     )
-    # whole-column replacements: the other columns are shared with the input, not copied
-    changed = {GTOTAL: schools[GTOTAL].mask(bad, day_sum)}
+    # only the two changed columns are copied; the others stay shared with the input (copy-on-write)
+    total = schools[GTOTAL].copy()
+    total.loc[bad] = day_sum[bad]
+    changed = {GTOTAL: total}
     if carry:
-        changed[carry] = schools[carry].mask(bad, schools[carry] + drift)
+        carried = schools[carry].copy()
+        carried.loc[bad] = carried.loc[bad] + drift[bad]
+        changed[carry] = carried
     return schools.assign(**changed), events
 
 
@@ -267,6 +338,11 @@ def _apply_by_steps(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, pr
 
 def _delta(ids: pd.Series, season: pd.Series, totals: pd.DataFrame) -> pd.Series:
     """New cases per school: the feed's season total minus the season the history counts (0 when absent)."""
+    keys, reported_totals = pd.Index(totals[SCHOOL_ID]), totals["season_total"]
+    if len(keys) and keys.is_unique and reported_totals.dtype == INT64 and season.dtype == INT64:
+        at = keys.get_indexer(ids)
+        new_cases = np.where(at >= 0, reported_totals.to_numpy()[at] - season.to_numpy(), 0)
+        return pd.Series(new_cases, index=season.index, dtype=INT64)
     reported = ids.map(totals.set_index(SCHOOL_ID)["season_total"])
     present = reported.notna()
     return (reported - season).where(present, 0).astype("int64")
@@ -282,9 +358,9 @@ def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, p
     layout = HistoryLayout.of(history.columns)
     days, _ = _day_plan(layout, as_of)
     day = day_column(as_of)
-    fixed = [c for c in history.columns if c not in layout.days and c not in layout.trailing]
-    counted = {*WINDOWS, GTOTAL, *layout.carry_overs}
-    others = [c for c in history.columns if c not in counted and c not in layout.days]
+    placed, counted = {*layout.days, *layout.trailing}, {*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days}
+    fixed = [c for c in history.columns if c not in placed]
+    others = [c for c in history.columns if c not in counted]
 
     rows, added = _new_school_rows(history, totals, profiles, others)
     base = history[others]
@@ -294,8 +370,9 @@ def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, p
 
     position = {d: i for i, d in enumerate(days)}
     values = np.zeros((total_rows, len(days)), dtype=INT64, order="F")
-    for d in layout.days:
-        values[:n, position[d]] = history[d].to_numpy()
+    targets = np.array([position[d] for d in layout.days], dtype=np.intp)
+    for start, batch in _column_batches(history, layout.days):
+        values[:n, targets[start : start + batch.shape[1]]] = batch
 
     def column(name: str) -> np.ndarray:
         out = np.zeros(total_rows, dtype=INT64)
@@ -380,17 +457,25 @@ def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
     """``CPStotals.csv`` recomputed from the per-school table, so it can never drift."""
     layout = HistoryLayout.of(schools.columns)
     daily = column_sums(schools, layout.days)
-    daily.index = pd.to_datetime(daily.index, format="%Y%m%d")
-    sums = {n: daily.rolling(f"{n}D").sum().astype("int64") for n in (7, 14)}
+    dates = _dates(layout.days)
+    if daily.dtype == INT64 and (np.diff(dates) > np.timedelta64(0, "D")).all():
+        # calendar-day windows on sorted dates: a difference of running totals (exact for integers)
+        running = daily.to_numpy().cumsum()
+        before = np.concatenate(([0], running))
+        sums = {n: running - before[np.searchsorted(dates, dates - np.timedelta64(n - 1, "D"))] for n in (7, 14)}
+    else:
+        daily.index = pd.to_datetime(daily.index, format="%Y%m%d")
+        running = daily.cumsum().to_numpy()
+        sums = {n: daily.rolling(f"{n}D").sum().astype("int64").to_numpy() for n in (7, 14)}
     table = pd.DataFrame(
         {
             "date": np.asarray(layout.days, dtype="int64"),
             "daily": daily.to_numpy(),
-            "running": daily.cumsum().to_numpy(),
-            "7DaySum": sums[7].to_numpy(),
-            "7DayAvg": sums[7].to_numpy() / 7,
-            "14DaySum": sums[14].to_numpy(),
-            "14DayAvg": sums[14].to_numpy() / 14,
+            "running": running,
+            "7DaySum": sums[7],
+            "7DayAvg": sums[7] / 7,
+            "14DaySum": sums[14],
+            "14DayAvg": sums[14] / 14,
         }
     )
     return table[TOTALS_COLUMNS]

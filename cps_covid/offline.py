@@ -43,6 +43,7 @@ def merge_folder(
         feed, hist, as_of, profiles=pipeline.profiles_frame(found), ignore_ids=ignore_ids, new_season=new_season
     )
     publication = pipeline.build_publication(result, as_of, datetime.now(CHICAGO), site_url)
+    publication.warnings = hist.warnings
     out.mkdir(parents=True, exist_ok=True)
     for key, (body, _) in publication.objects.items():
         (out / Path(key).name).write_bytes(body)

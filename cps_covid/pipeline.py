@@ -85,6 +85,8 @@ class Publication:
     message: str | None
     result: merge.MergeResult
     reports: list[ValidationReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Drift found in the history it was built from (reported, not stopped)."""
 
     @property
     def notifies(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 
 from cps_covid.errors import CpsCovidError
@@ -41,6 +41,8 @@ class Settings:
     """First retry delay of the feed fetch; doubles on each retry (with jitter)."""
     aws_credentials_block: str = ""
     """Name of a prefect-aws ``AwsCredentials`` block; empty: boto3's default chain."""
+    lease_seconds: float = 900.0
+    """How long a claimed update is left to its run before the next run resumes it as crashed."""
     alarm_topic_arn: str = ""
     """The operators' SNS topic (failure automations); separate from the subscribers' topic."""
     school_year: str = "08-15/06-20"
@@ -48,34 +50,83 @@ class Settings:
     prefect_ui_url: str = ""
     tags: Mapping[str, str] = field(default_factory=lambda: {"lifecycle": "true"})
 
+    # --- the subscription service (``cps-covid serve``) ---
+    site_origin: str = "https://cpscovid.com"
+    """The only origin whose pages may call the service from a browser (CORS)."""
+    trusted_proxies: str = "127.0.0.1"
+    """Peers whose ``X-Forwarded-For`` names the client (uvicorn's ``forwarded_allow_ips``; ``*`` behind an ALB)."""
+    subscribe_client_limit: int = 5
+    """Subscription requests one client may make per ``subscribe_client_window_seconds``."""
+    subscribe_client_window_seconds: float = 600.0
+    subscribe_global_limit: int = 100
+    """Subscription requests from everyone together per ``subscribe_global_window_seconds``."""
+    subscribe_global_window_seconds: float = 60.0
+    subscribe_max_body_bytes: int = 2048
+    """A subscription request body is one address: anything larger is refused unread."""
+
+    # --- the vaccination and enrolment update (``cps-vaccination-update``) ---
+    vaccination_source_url: str = ""
+    """The district's daily vaccination feed: http(s) URL, ``file://`` URL or path."""
+
+    # --- social summary posts: off by default, credentials only in Prefect Secret blocks ---
+    social_x_enabled: bool = False
+    x_secret_block: str = "cps-covid-x"
+    """Secret block (JSON): ``api_key``, ``api_secret``, ``access_token``, ``access_token_secret`` (OAuth 1.0a)."""
+    x_api_url: str = "https://api.x.com"
+    social_facebook_enabled: bool = False
+    facebook_secret_block: str = "cps-covid-facebook"
+    """Secret block (JSON): ``page_access_token`` and optionally ``app_secret`` (for ``appsecret_proof``)."""
+    facebook_page_id: str = ""
+    facebook_graph_url: str = "https://graph.facebook.com/v21.0"
+    social_timeout_seconds: float = 15.0
+
     @classmethod
-    def from_mapping(cls, values: Mapping[str, object]) -> Settings:
+    def from_mapping(cls, values: Mapping[str, object], *, require: Iterable[str] | None = None) -> Settings:
+        """``require``: the settings this entry point needs (default: every field without a default).
+
+        The subscription service needs a topic but no bucket, the vaccination flow a
+        bucket but no topic: each names what it needs, the others default to empty.
+        """
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
         required = [n for n, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
-        missing = [n for n in required if not values.get(n)]
+        needed = required if require is None else list(require)
+        missing = [n for n in needed if not values.get(n)]
         if missing:
             names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
             raise SettingsError(
                 f"missing setting(s): {names} (or the same keys in the Prefect variable {PREFECT_VARIABLE})"
             )
-        parsed: dict[str, object] = {}
+        parsed: dict[str, object] = {n: "" for n in required if n not in values}
         for name, value in values.items():
             parsed[name] = _convert(name, known[name].type, value)
         return cls(**parsed)  # type: ignore[arg-type]
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, *, use_prefect: bool = True) -> Settings:
+    def load(
+        cls, env: Mapping[str, str] | None = None, *, use_prefect: bool = True, require: Iterable[str] | None = None
+    ) -> Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = dict(_prefect_values()) if use_prefect else {}
         values |= {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-        return cls.from_mapping(values)
+        return cls.from_mapping(values, require=require)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def _convert(name: str, kind: object, value: object) -> object:
     try:
+        if kind in ("bool", bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in _TRUE | _FALSE:
+                raise ValueError("expected true or false")
+            return text in _TRUE
         if kind in ("float", float):
             return float(value)  # type: ignore[arg-type]
         if kind in ("int", int):

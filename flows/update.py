@@ -19,9 +19,11 @@ from prefect.states import Cancelled
 from prefect.tasks import exponential_backoff
 
 from cps_covid import pipeline
+from cps_covid.errors import AwsCallFailed
 from cps_covid.ledger import Entry, Ledger, lease
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
+from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch_feed, look_up_new_schools
 from tasks.ledger import UpdateClaimedElsewhere, archive_payload, checkpoint, claim, read_ledger, release
 from tasks.merge import merge_feed, recompute_entry, render_outputs
@@ -34,6 +36,7 @@ from tasks.publish import (
     read_published,
 )
 from tasks.report import RunSummary, report_run
+from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
 
@@ -66,9 +69,20 @@ def finish(
         summary.invalidation_id = invalidation
         etag = checkpoint(ledger, etag, entry, "invalidated", settings, invalidation_id=invalidation)
     if entry.step == "invalidated":
-        message_id = notify_subscribers(entry.subject, entry.message, settings) if entry.message else None
-        summary.message_id = message_id
-        etag = checkpoint(ledger, etag, entry, "notified", settings, message_id=message_id)
+        if entry.message:
+            etag = checkpoint(ledger, etag, entry, "notifying", settings)
+            try:
+                summary.message_id = notify_subscribers(entry.subject, entry.message, settings)
+            except AwsCallFailed:
+                checkpoint(ledger, etag, entry, "invalidated", settings)  # SNS refused it: the next run sends it
+                raise
+        etag = checkpoint(ledger, etag, entry, "notified", settings, message_id=summary.message_id)
+    elif entry.step == "notifying":
+        summary.warnings.append(
+            f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
+            "and it is not sent again (never twice)"
+        )
+        etag = checkpoint(ledger, etag, entry, "notified", settings)
     return etag
 
 
@@ -104,12 +118,14 @@ def update(
 
     unfinished = ledger.unfinished()
     if unfinished is not None and not dry_run:
-        if not unfinished.lease_expired(now):
+        if not unfinished.lease_expired(now, settings.lease_seconds):
             return Cancelled(
                 message=f"update {unfinished.id} of run {unfinished.flow_run} is still being "
                 f"published (claimed until {unfinished.lease_until}): this run did nothing"
             )
         etag = resume(ledger, etag, unfinished, settings, summary)
+    if not dry_run:  # a social post an earlier run could not make is retried first (never fails the run)
+        summary.events += post_social_summaries(None, as_of, settings)
 
     applied = ledger.applied(fetched.sha256, as_of.isoformat())
     if applied is not None:
@@ -163,6 +179,7 @@ def update(
         report_run(summary)
         return summary.as_dict()
 
+    archive_previous_day(history.schools, as_of, settings)  # first run of a new day: keep yesterday's page
     entry.objects = {w.key: md5(w.body) for w in writes}
     entry.paths = invalidation_paths(writes)
     entry.subject, entry.message = publication.subject, publication.message
@@ -171,6 +188,8 @@ def update(
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
     finish(ledger, etag, entry, writes, settings, summary)
+    keep_daily_feed(fetched, feed.kind, as_of, settings)
+    summary.events += post_social_summaries(result.changes if publication.notifies else None, as_of, settings)
     report_run(summary)
     return summary.as_dict()
 

@@ -63,7 +63,7 @@ def recompute_entry(
         schools_obj.body, totals_obj.body if totals_obj else None, (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY)
     )
     as_of = date.fromisoformat(entry.as_of)
-    profiles = pipeline.profiles_frame(entry.profiles)
+    profiles = pd.DataFrame(entry.profiles, columns=["CPS_School_ID", "School", "Latitude", "Longitude"])
     result = pipeline.apply(
         feed, history, as_of, profiles=profiles, ignore_ids=frozenset(entry.ignore_ids), new_season=entry.new_season
     )

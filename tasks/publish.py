@@ -55,7 +55,7 @@ def invalidate_cdn(paths: list[str], caller_reference: str, settings: Settings) 
     return invalidation
 
 
-@task(name="Notify subscribers", retries=3, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="Notify subscribers", cache_policy=NO_CACHE)
 def notify_subscribers(subject: str, message: str, settings: Settings) -> str:
     client = aws.client("sns", settings.aws_credentials_block)
     message_id = sns.publish(client, settings.topic_arn, subject, message)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,5 +60,84 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
     assert "CloudFront invalidation " in done.stdout
     assert "Subject: CPS COVID update: 22 new cases (Sep. 23, 2021)" in done.stdout
     published = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert published == ["data/CPStotals.csv", "data/allCpsCovidData.csv", "data/newFormatTest.csv", "newcases.html"]
-    assert "20210923" in (out / "data/allCpsCovidData.csv").read_text().splitlines()[0]
+    site = [p for p in published if not p.startswith(("raw/", "state/"))]  # the site, not the run's own records
+    assert site == [
+        "data/CPStotals.csv",
+        "data/allCpsCovidData.csv",
+        "data/daily-json/2021-09-23.csv",
+        "data/newFormatTest.csv",
+        "historical/2021-09-22-cases.html",
+        "historical/index.json",
+        "newcases.html",
+    ]
+    assert "vaccination figures of 517 school(s) for 2021-09-23: 517 school(s) changed" in done.stdout
+    header = (out / "data/allCpsCovidData.csv").read_text().splitlines()[0]
+    assert header.endswith(",20210923,Student_Count,Vax_First_Dose,Vax_Complete")
+
+
+def test_serve_runs_the_subscription_service_until_stopped(moto_endpoint, tmp_path: Path) -> None:
+    import httpx
+
+    from cps_covid.local.aws_emulator import Emulated
+    from cps_covid.local.prefect_server import free_port
+    from cps_covid.local.waiting import wait_for
+
+    emulated = Emulated(moto_endpoint, "", "", "")
+    topic = emulated.client("sns").create_topic(Name="cli-serve-subscribers")["TopicArn"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_", "CPS_COVID_"))}
+    env |= emulated.environment() | {"CPS_COVID_TOPIC_ARN": topic, "CPS_COVID_SITE_ORIGIN": "https://cpscovid.test"}
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([str(CLI), "serve", "--port", str(port)], env=env, stderr=out, cwd=ROOT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                assert process.poll() is None, log.read_text()
+                return False
+
+        wait_for(healthy, what="cps-covid serve to answer", timeout=60)
+        answer = httpx.post(f"{url}/subscribe", json={"email": "cli.reader@example.org"}, timeout=30)
+        assert answer.status_code == 202
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught (ECS stops tasks this way)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert "Finished server process" in log.read_text()
+    subscribed = emulated.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["Endpoint"] for s in subscribed] == ["cli.reader@example.org"]
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    (accepted,) = [e for e in lines if e.get("outcome") == "accepted"]
+    assert (accepted["event"], accepted["address"], accepted["status"]) == ("subscribe", "c***@example.org", 202)
+    assert "cli.reader" not in log.read_text()
+
+
+def test_serve_without_a_topic_names_the_setting() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CPS_COVID_"))}
+    done = cli("serve", "--port", "0", env=env, timeout=60)
+    assert done.returncode == 2
+    assert "CPS_COVID_TOPIC_ARN" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_vaccination_applies_the_feed_through_the_prefect_server(prefect_api, aws, feeds) -> None:
+    from cps_covid.local.feed_server import Route
+
+    url = feeds.route("/vaccination.json", Route((ROOT / "data/feeds/2021-09-23-vaccination.json").read_bytes()))
+    env = dict(os.environ) | {"PREFECT_API_URL": prefect_api, "CPS_COVID_VACCINATION_SOURCE_URL": url}
+    done = cli("vaccination", "--as-of", "2021-09-23", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "vaccination figures of 517 school(s) for 2021-09-23: 517 school(s) changed" in done.stdout
+    assert "wrote data/allCpsCovidData.csv (version " in done.stdout and "CloudFront invalidation " in done.stdout
+
+
+def test_vaccination_without_a_source_names_the_setting(prefect_api, aws) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CPS_COVID_VACCINATION_SOURCE_URL"} | {
+        "PREFECT_API_URL": prefect_api
+    }
+    done = cli("vaccination", env=env)
+    assert done.returncode == 2
+    assert "CPS_COVID_VACCINATION_SOURCE_URL" in done.stderr and "Traceback" not in done.stderr

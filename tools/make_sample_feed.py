@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -68,6 +69,36 @@ def main() -> None:
     (OUT / "2021-09-23-health-api.json").write_text(json.dumps(api, indent=1) + "\n")
     profile = {k: v for k, v in NEW_SCHOOL.items() if k != "SchoolID"} | {"SchoolID": int(NEW_SCHOOL["SchoolID"])}
     (OUT / "school-profiles.json").write_text(json.dumps([profile], indent=1) + "\n")
+    vaccination_feed(schools)
+
+
+def vaccination_feed(schools: pd.DataFrame) -> None:
+    """The daily vaccination feed as the district served it: one record per school, some counts null.
+
+    Made-up figures for the real school ids (ADMINISTRATIVE has no students): every
+    13th school has no completed count yet and every 41st no figures at all (null).
+    """
+    draw = random.Random(20210923)
+    records = []
+    for number, (_, row) in enumerate(schools.iterrows()):
+        if row["CPS_School_ID"] == "999999":
+            continue
+        students = draw.randint(120, 2400)
+        first = int(students * draw.uniform(0.05, 0.75))
+        complete = int(first * draw.uniform(0.4, 0.95))
+        record = {
+            "SchoolID": int(row["CPS_School_ID"]),
+            "SchoolShortName": row["School"],
+            "OverallStudentCount": students,
+            "OverallOneDoseCount": first,
+            "OverallCompletedCount": complete,
+        }
+        if number % 13 == 5:
+            record["OverallCompletedCount"] = None
+        if number % 41 == 7:
+            record |= {"OverallStudentCount": None, "OverallOneDoseCount": None, "OverallCompletedCount": None}
+        records.append(record)
+    (OUT / "2021-09-23-vaccination.json").write_text(json.dumps(records, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=30)
+from cps_covid.errors import AwsCallFailed
+
+MAX_ATTEMPTS = 5
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10, read_timeout=30)
 
 
 def session(credentials_block: str = "") -> boto3.Session:
@@ -24,3 +27,8 @@ def session(credentials_block: str = "") -> boto3.Session:
 
 def client(service: str, credentials_block: str = "") -> Any:
     return session(credentials_block).client(service, config=RETRY_CONFIG)
+
+
+def failed(system: str, call: str, err: Exception) -> AwsCallFailed:
+    """Name the system and what was tried (botocore's text says how many attempts were made)."""
+    return AwsCallFailed(f"{system} {call} failed (up to {MAX_ATTEMPTS} attempts with backoff): {err}")

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cps_covid.errors import ConcurrentWriteError
+from cps_covid.io.aws import failed
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ class Bucket:
                     f"s3://{self.name}/{key} changed since this run read it (expected {expected}); "
                     "another writer published first, nothing of theirs was overwritten: rerun to apply the feed"
                 ) from None
-            raise
+            raise failed("S3", f"PutObject s3://{self.name}/{key}", err) from None
+        except BotoCoreError as err:
+            raise failed("S3", f"PutObject s3://{self.name}/{key}", err) from None
         return Written(key, answer["ETag"], answer.get("VersionId"))
 
 

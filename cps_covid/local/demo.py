@@ -1,4 +1,4 @@
-"""``make demo``: the whole flow on embedded defaults, and what it published under ``demo-site/``.
+"""``make demo``: the case and vaccination flows on embedded defaults, and what they published (``demo-site/``).
 
 Embedded defaults: an ephemeral Prefect API, a moto server on a free loopback
 port seeded with the real 2021-09-22 history, and the bundled 2021-09-23 feed
@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HISTORY_DIR = ROOT / "data/history-2021-09-22"
 FEEDS_DIR = ROOT / "data/feeds"
 FEED_FILE = FEEDS_DIR / "2021-09-23-cases.csv"
+VACCINATION_FILE = FEEDS_DIR / "2021-09-23-vaccination.json"
 AS_OF = date(2021, 9, 23)
 
 
@@ -54,6 +55,9 @@ def main(out: Path, prefect_home: Path) -> int:
         os.environ.update(emulated.environment())
         os.environ["CPS_COVID_SOURCE_URL"] = feeds.route("/cps/covid-cases.csv", Route(FEED_FILE.read_bytes()))
         os.environ["CPS_COVID_PROFILE_URL"] = feeds.serve_profiles(FEEDS_DIR / "school-profiles.json")
+        os.environ["CPS_COVID_VACCINATION_SOURCE_URL"] = feeds.route(
+            "/cps/SchoolCOVIDStudentVaccinationRate", Route(VACCINATION_FILE.read_bytes(), "application/json")
+        )
         print(f"moto server {endpoint}; feed {os.environ['CPS_COVID_SOURCE_URL']}; Prefect API: ephemeral")
 
         from flows.update import update
@@ -64,6 +68,12 @@ def main(out: Path, prefect_home: Path) -> int:
         print(summary.text())
         for sent in emulated.sent_notifications():
             print(f"\nSNS message to {sent['topic_arn']}\nSubject: {sent['subject']}\n\n{sent['message']}")
+
+        from flows.vaccination import vaccination_update
+        from tasks.vaccination import VaccinationSummary
+
+        print(f"\nThe vaccination update (cps-vaccination-update) on {os.environ['CPS_COVID_VACCINATION_SOURCE_URL']}:")
+        print(VaccinationSummary(**vaccination_update(as_of=AS_OF)).text())
         saved = download_site(emulated, out)
         print(f"Published objects copied to {out}/:")
         for path in saved:

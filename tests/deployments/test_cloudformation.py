@@ -105,3 +105,159 @@ def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
         "PublishToTheTopics",
     }
     assert inline["Statement"][0]["Resource"] == "arn:aws:s3:::cps-covid-stack-test/*"
+
+
+# --- the email subscription service (optional: SubscriptionsImage) ---------------------------------------------
+
+SERVICE_REFS = {
+    "SubscriptionsImage": "${Image}",
+    "SubscribersTopic": "${SubscribersTopicArn}",
+    "SiteOrigin": "${SiteOrigin}",
+    "AWS::Region": "${Region}",
+    "SubscriptionsLogGroup": "${LogGroupName}",
+    "ExecutionRole": "${ExecutionRoleArn}",
+    "SubscriptionsTaskRole": "${SubscriptionsTaskRoleArn}",
+}
+
+
+def as_register_input(value):
+    """CloudFormation's TaskDefinition properties as ``register-task-definition`` input, refs as placeholders."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return SERVICE_REFS[value["Ref"]]
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+        return SERVICE_REFS[value["Fn::GetAtt"][0]]
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: as_register_input(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_register_input(v) for v in value]
+    return value
+
+
+def test_the_subscription_service_exists_only_when_an_image_is_given() -> None:
+    resources = template()["Resources"]
+    service = {name for name in resources if name.startswith("Subscriptions")}
+    assert service == {
+        "SubscriptionsLogGroup",
+        "SubscriptionsTaskRole",
+        "SubscriptionsTaskDefinition",
+        "SubscriptionsService",
+        "SubscriptionsLoadBalancerSecurityGroup",
+        "SubscriptionsServiceSecurityGroup",
+        "SubscriptionsLoadBalancer",
+        "SubscriptionsTargetGroup",
+        "SubscriptionsListener",
+    }
+    assert all(resources[name]["Condition"] == "HasSubscriptionsService" for name in service)
+    assert resources["SubscriptionsService"]["Properties"]["LaunchType"] == "FARGATE"  # moto drops it: checked here
+    assert template()["Parameters"]["SubscriptionsImage"]["Default"] == ""
+
+
+def test_task_definition_file_is_the_templates() -> None:
+    """deployments/subscriptions-task-definition.json (for accounts without the stack) never drifts from it."""
+    properties = template()["Resources"]["SubscriptionsTaskDefinition"]["Properties"]
+    checked_in = json.loads((ROOT / "deployments/subscriptions-task-definition.json").read_text())
+    assert as_register_input(properties) == checked_in
+    (container,) = checked_in["containerDefinitions"]
+    assert container["command"] == ["cps-covid", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert "/healthz" in container["healthCheck"]["command"][-1] and container["readonlyRootFilesystem"] is True
+    assert not [e for e in container["environment"] if "SECRET" in e["name"] or "KEY" in e["name"]]
+
+
+def test_subscriptions_task_role_policy_file_is_the_templates_and_only_subscribes() -> None:
+    (policy,) = template()["Resources"]["SubscriptionsTaskRole"]["Properties"]["Policies"]
+    statements = [
+        {k: ("${SubscribersTopicArn}" if v == {"Ref": "SubscribersTopic"} else v) for k, v in s.items()}
+        for s in policy["PolicyDocument"]["Statement"]
+    ]
+    checked_in = json.loads((ROOT / "deployments/subscriptions-task-role-policy.json").read_text())
+    assert statements == checked_in["Statement"]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [("sns:Subscribe", "${SubscribersTopicArn}")]
+
+
+def test_stack_creates_the_subscription_service_on_the_moto_server(moto_endpoint: str) -> None:
+    from cps_covid.local.aws_emulator import Emulated
+
+    aws = Emulated(moto_endpoint, "", "", "")
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{n}.0/24", AvailabilityZone=f"us-east-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    certificate = aws.client("acm").request_certificate(DomainName="subscribe.cpscovid.test")["CertificateArn"]
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/cps-covid-etl:latest"
+    parameters = {
+        "BucketName": "cps-covid-service-test",
+        "SubscriptionsImage": image,
+        "SiteOrigin": "https://cpscovid.test",
+        "VpcId": vpc,
+        "SubnetIds": ",".join(subnets),
+        "CertificateArn": certificate,
+    }
+    cfn = aws.client("cloudformation")
+    cfn.create_stack(
+        StackName="cps-covid-service",
+        TemplateBody=TEMPLATE.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+
+    (stack,) = cfn.describe_stacks(StackName="cps-covid-service")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["SubscribeUrl"].startswith("https://") and outputs["SubscribeUrl"].endswith("/subscribe")
+    ecs = aws.client("ecs")
+    (service,) = ecs.describe_services(cluster=outputs["ClusterName"], services=["cps-covid-subscriptions"])["services"]
+    assert service["desiredCount"] == 1
+    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    (container,) = definition["containerDefinitions"]
+    assert container["image"] == image and container["command"][:2] == ["cps-covid", "serve"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["CPS_COVID_TOPIC_ARN"] == outputs["SubscribersTopicArn"]
+    assert environment["CPS_COVID_SITE_ORIGIN"] == "https://cpscovid.test"
+
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName="cps-covid-service")["StackResourceSummaries"]
+    }
+    role = physical["SubscriptionsTaskRole"].rsplit("/", 1)[-1]
+    inline = aws.client("iam").get_role_policy(RoleName=role, PolicyName="cps-covid-subscriptions")["PolicyDocument"]
+    if isinstance(inline, str):  # moto answers the document as a Python literal
+        inline = ast.literal_eval(inline)
+    assert [(s["Action"], s["Resource"]) for s in inline["Statement"]] == [
+        ("sns:Subscribe", outputs["SubscribersTopicArn"])
+    ]
+
+    elb = aws.client("elbv2")
+    (target_group,) = [g for g in elb.describe_target_groups()["TargetGroups"] if g["VpcId"] == vpc]
+    assert (target_group["HealthCheckPath"], target_group["Port"], target_group["TargetType"]) == (
+        "/healthz",
+        8080,
+        "ip",
+    )
+    (listener,) = elb.describe_listeners(LoadBalancerArn=target_group["LoadBalancerArns"][0])["Listeners"]
+    assert (listener["Port"], listener["Protocol"]) == (443, "HTTPS")
+    assert listener["Certificates"][0]["CertificateArn"] == certificate
+
+
+def test_task_definition_file_registers_on_the_moto_server(moto_endpoint: str) -> None:
+    from cps_covid.local.aws_emulator import Emulated
+
+    values = {
+        "${Image}": "cps-covid-etl:latest",
+        "${ExecutionRoleArn}": "arn:aws:iam::123456789012:role/execution",
+        "${SubscriptionsTaskRoleArn}": "arn:aws:iam::123456789012:role/subscriptions",
+        "${SubscribersTopicArn}": "arn:aws:sns:us-east-1:123456789012:cps-covid-new-cases",
+        "${SiteOrigin}": "https://cpscovid.com",
+        "${Region}": "us-east-1",
+        "${LogGroupName}": "/cps-covid/subscriptions",
+    }
+    text = (ROOT / "deployments/subscriptions-task-definition.json").read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    assert "${" not in text
+    registered = Emulated(moto_endpoint, "", "", "").client("ecs").register_task_definition(**json.loads(text))
+    assert registered["taskDefinition"]["family"] == "cps-covid-subscriptions"
+    assert registered["taskDefinition"]["containerDefinitions"][0]["portMappings"][0]["containerPort"] == 8080

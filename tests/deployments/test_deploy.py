@@ -182,3 +182,27 @@ def test_overlapping_update_runs_one_runs_the_other_is_cancelled(worker, source)
     )
     assert flow_run_state(first.id) == "Completed"
     assert source.requests["/held.csv"] == 1
+
+
+def test_the_vaccination_deployment_runs_daily_after_midnight_on_a_worker(deployed, worker, emulated, source) -> None:
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("cps-vaccination-update/cps-vaccination-update")
+        failed = next(a for a in client.read_automations() if a.name == "cps-covid run failed")
+    (schedule,) = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "10 0 * * *",
+        "America/Chicago",
+        True,
+    )
+    assert deployment.global_concurrency_limit.limit == 1 and sorted(deployment.tags) == ["cps-covid", "vaccination"]
+    assert f"prefect.deployment.{deployment.id}" in failed.trigger.match_related.root["prefect.resource.id"]
+
+    feed = (ROOT / "data/feeds/2021-09-23-vaccination.json").read_bytes()
+    url = source.route("/vaccination.json", Route(feed, "application/json"))
+    flow_run = run_deployment(
+        "cps-vaccination-update/cps-vaccination-update", parameters={"as_of": "2021-09-23", "source": url}, timeout=300
+    )
+    assert flow_run.state.is_completed(), flow_run.state.message
+    assert flow_run.name == "vaccination-2021-09-23"
+    header = emulated.client("s3").get_object(Bucket=emulated.bucket, Key=pipeline.SCHOOLS_KEY)["Body"].readline()
+    assert header.rstrip().endswith(b",Student_Count,Vax_First_Dose,Vax_Complete")

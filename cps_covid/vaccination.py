@@ -1,0 +1,136 @@
+"""The daily vaccination and enrolment feed and its three columns in the per-school table (pure).
+
+The feed (``cps/SchoolCOVIDStudentVaccinationRate``) is a JSON list with
+``SchoolID``, ``OverallStudentCount``, ``OverallOneDoseCount`` and
+``OverallCompletedCount``; a null count means the district has none: 0. The
+figures go to ``Student_Count``, ``Vax_First_Dose`` and ``Vax_Complete`` after
+the day columns, where ``schema.HistoryLayout`` keeps "trailing" columns and
+the case merge leaves them alone; no case column is read or changed here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cps_covid.errors import InputError
+from cps_covid.schema import SCHOOL, SCHOOL_ID, HistoryLayout
+from cps_covid.validation import ValidationFailed, ValidationReport, validate
+
+ID_FIELD = "SchoolID"
+FIELDS = {
+    "OverallStudentCount": "Student_Count",
+    "OverallOneDoseCount": "Vax_First_Dose",
+    "OverallCompletedCount": "Vax_Complete",
+}
+COLUMNS = list(FIELDS.values())
+ROW = "_row"
+SUITE = "vaccination_feed"
+
+
+def parse_feed(payload: bytes, name: str) -> pd.DataFrame:
+    """Rows as text (null as ``0``) for validation: ``_row``, ``CPS_School_ID``, the columns, ``<column>_number``."""
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{name}: not UTF-8 text (byte {err.start})") from None
+    if not text.strip():
+        raise InputError(f"{name}: the vaccination feed is empty ({len(payload)} bytes)")
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{name}: malformed JSON at line {err.lineno}, column {err.colno} ({err.msg}); the payload may be truncated"
+        ) from None
+    if not isinstance(records, list):
+        raise InputError(f"{name}: expected a JSON list of school records, got {type(records).__name__}")
+    rows: dict[str, list] = {ROW: [], SCHOOL_ID: [], **{c: [] for c in COLUMNS}}
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise InputError(f"{name}: record {number} is {json.dumps(record)[:60]}, not an object")
+        missing = [f for f in (ID_FIELD, *FIELDS) if f not in record]
+        if missing:
+            raise InputError(
+                f"{name}: record {number} has no field {', '.join(missing)} (fields: {sorted(record)[:8]})"
+            )
+        rows[ROW].append(number)
+        rows[SCHOOL_ID].append(_raw(record[ID_FIELD]))
+        for field, column in FIELDS.items():
+            rows[column].append("0" if record[field] is None else _raw(record[field]))
+    frame = pd.DataFrame(rows).astype({ROW: "int64", SCHOOL_ID: "str", **{c: "str" for c in COLUMNS}})
+    for column in COLUMNS:
+        frame[f"{column}_number"] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def _raw(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+@dataclass
+class VaccinationFeed:
+    figures: pd.DataFrame
+    """``CPS_School_ID`` and the three columns as int64, one row per school."""
+    reports: list[ValidationReport]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(w) for r in self.reports for w in r.warnings]
+
+
+def read_feed(payload: bytes, name: str) -> VaccinationFeed:
+    """Parse and validate (suite ``vaccination_feed``); any failure stops before anything is merged."""
+    rows = parse_feed(payload, name)
+    report = validate(rows, SUITE, name)
+    if not report.success:
+        raise ValidationFailed([report])
+    figures = rows[[SCHOOL_ID, *COLUMNS]].astype({c: "int64" for c in COLUMNS})
+    return VaccinationFeed(figures.reset_index(drop=True), [report])
+
+
+@dataclass
+class VaccinationResult:
+    schools: pd.DataFrame
+    updated: int
+    """Schools whose figures changed."""
+    unknown_ids: list[str]
+    """Schools in the vaccination feed but not (yet) in the case history: left for the case flow to add."""
+    missing_ids: list[str]
+    """Schools in the history the feed does not list: their figures are kept (0 when there were none)."""
+
+
+def apply_figures(schools: pd.DataFrame, figures: pd.DataFrame) -> VaccinationResult:
+    """Set the three columns from the feed; every other column stays exactly as it was."""
+    HistoryLayout.of(schools.columns)  # a table without the leading columns is refused here
+    by_id = figures.set_index(SCHOOL_ID)
+    ids = schools[SCHOOL_ID]
+    listed = ids.isin(by_id.index)
+    changed = pd.Series(False, index=schools.index)
+    values = {}
+    for column in COLUMNS:
+        fresh = ids.map(by_id[column])
+        before = pd.to_numeric(schools[column], errors="coerce") if column in schools else None
+        current = before if before is not None else pd.Series(0, index=schools.index)
+        after = fresh.where(listed, current)
+        after = after.astype("int64") if after.notna().all() else after.astype("Int64")
+        values[column] = after
+        if before is None:
+            changed |= listed
+        else:
+            changed |= listed & ~(before == after).fillna(False).astype(bool)
+    unknown = sorted(set(by_id.index) - set(ids))
+    missing = sorted(ids[~listed])
+    kept = {c: v for c, v in values.items() if c in schools}
+    added = {c: v for c, v in values.items() if c not in schools}
+    out = schools.assign(**kept) if kept else schools
+    if added:  # one concat, not one insert per column, into a table of hundreds of columns
+        out = pd.concat([out, pd.DataFrame(added, index=schools.index)], axis=1)
+    return VaccinationResult(out, int(changed.sum()), unknown, missing)
+
+
+def names_of(schools: pd.DataFrame, ids: list[str]) -> list[str]:
+    """``NAME (id)`` labels for a report."""
+    found = schools.set_index(SCHOOL_ID)[SCHOOL]
+    return [f"{found.get(i, 'unknown school')} ({i})" for i in ids]

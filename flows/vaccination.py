@@ -1,0 +1,82 @@
+"""The vaccination and enrolment update: fetch -> validate -> merge and publish (conditional) -> invalidate.
+
+Daily (``cps-vaccination-update``, 00:10 America/Chicago). It owns three columns
+of ``allCpsCovidData.csv`` (``Student_Count``, ``Vax_First_Dose``,
+``Vax_Complete``) and the transposed file; the case flow owns everything else
+in them and keeps these columns where they are.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from prefect import flow, tags
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+
+from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
+from tasks.publish import invalidate_cdn
+from tasks.vaccination import (
+    VaccinationSummary,
+    fetch_vaccination_feed,
+    publish_vaccination,
+    report_vaccination,
+    validate_vaccination_feed,
+)
+
+NEEDED = ("bucket", "distribution_id")
+
+
+def _run_name() -> str:
+    as_of = flow_run.parameters.get("as_of") or "today"
+    suffix = "-dry-run" if flow_run.parameters.get("dry_run") else ""
+    return f"vaccination-{as_of}{suffix}"
+
+
+def _source(source: str | None, settings: Settings) -> str:
+    url = source or settings.vaccination_source_url
+    if not url:
+        raise SettingsError(
+            f"missing setting(s): {ENV_PREFIX}VACCINATION_SOURCE_URL (or the parameter source): "
+            "where the vaccination feed is read from"
+        )
+    return url
+
+
+@flow(name="cps-vaccination-update", flow_run_name=_run_name, log_prints=True)
+def vaccination_update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict:
+    """Put the district's vaccination and enrolment figures into the published per-school table."""
+    settings = Settings.load(require=NEEDED)
+    as_of = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
+    url = _source(source, settings)
+
+    fetched = fetch_vaccination_feed.with_options(
+        retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
+    )(url, settings)
+    feed = validate_vaccination_feed(fetched)
+    summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
+    summary = publish_vaccination(feed, summary, settings)
+    if summary.written:
+        paths = sorted({f"/{w['key']}" for w in summary.written})
+        reference = f"vaccination-{summary.as_of}-{summary.written[-1]['etag'].strip(chr(34))}"
+        summary.invalidation_id = invalidate_cdn(paths, reference, settings)
+    report_vaccination(summary)
+    return summary.as_dict()
+
+
+def run_from_cli(as_of: date | None, source: str | None, dry_run: bool) -> int:
+    """``cps-covid vaccination``: the flow with configured settings; prints the summary or why it failed."""
+    _source(source, Settings.load(require=NEEDED))  # a configuration error is reported before a flow run exists
+    with tags("cps-covid", "vaccination", "cli"):
+        state = vaccination_update(as_of=as_of, source=source, dry_run=dry_run, return_state=True)
+    if not state.is_completed():
+        print(f"cps-covid vaccination: the update failed ({state.name}): {state.message}", file=sys.stderr)
+        return 1
+    print(VaccinationSummary(**state.result()).text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_from_cli(None, None, "--dry-run" in sys.argv))

@@ -1,0 +1,91 @@
+"""Archive tasks: the previous day's page and index row, and each day's raw feed.
+
+Every write is conditional (``IfNoneMatch`` for a new key, ``IfMatch`` for the
+index), so a concurrent run can never overwrite an archive row; both tasks are
+idempotent, so a rerun after any failure completes what is missing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from cps_covid import archive, pipeline, render
+from cps_covid.io import aws, cloudfront, district, s3
+from cps_covid.publish_plan import same_content
+from cps_covid.settings import Settings
+
+
+def archive_previous_day(schools: pd.DataFrame, as_of: date, settings: Settings, dry_run: bool = False) -> list[str]:
+    """On the first run of a new day: keep the last day's page as ``historical/<day>-cases.html`` and index it.
+
+    Every other run has nothing to archive and makes no task run at all.
+    """
+    archived = archive.day_to_archive(schools, as_of)
+    return [] if archived is None else archive_day(schools, archived, settings, dry_run)
+
+
+@task(name="Archive the previous day", cache_policy=NO_CACHE)
+def archive_day(
+    schools: pd.DataFrame, archived: archive.ArchivedDay, settings: Settings, dry_run: bool = False
+) -> list[str]:
+    """Runs before the update overwrites ``newcases.html``.
+
+    The stored page is kept when it is that day's page, else the page is rendered from the day's column.
+    """
+    logger = get_run_logger()
+    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    tags = dict(settings.tags) | {"as-of": archived.day.isoformat()}
+    notes = []
+
+    if s3.etag_of(bucket, archived.key) is None:
+        stored = bucket.get(pipeline.PAGE_KEY)
+        if stored is not None and archive.page_shows_day(stored.body, archived.day):
+            page, origin = stored.body, f"copied from {pipeline.PAGE_KEY}"
+        else:
+            cases = archive.day_cases(schools, archived.day)
+            page, origin = render.newcases_page(cases, archived.day, settings.site_url), "rendered from the history"
+        if not dry_run:
+            written = bucket.put(archived.key, page, content_type=pipeline.HTML_TYPE, tags=tags)
+            logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
+        notes.append(f"{'would archive' if dry_run else 'archived'} {archived.key} ({origin})")
+
+    index = bucket.get(archive.INDEX_KEY)
+    updated = archive.index_with(index.body if index else None, archived)
+    if updated is not None:
+        if not dry_run:
+            etag = index.etag if index else None
+            written = bucket.put(archive.INDEX_KEY, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag)
+            if index is not None:  # a new key was never cached; a replaced one is
+                reference = f"archive-{archived.day.isoformat()}-{written.etag.strip(chr(34))}"
+                client = aws.client("cloudfront", settings.aws_credentials_block)
+                cloudfront.invalidate(client, settings.distribution_id, [f"/{archive.INDEX_KEY}"], reference)
+        notes.append(
+            f"{'would add' if dry_run else 'added'} {archived.day.isoformat()} to {archive.INDEX_KEY} "
+            f"({archived.total_cases} case(s) at {archived.schools} school(s))"
+        )
+    for note in notes:
+        logger.info("%s", note)
+    if notes:
+        create_markdown_artifact(
+            key="case-archive", markdown="\n".join(f"- {n}" for n in notes), description="Case archive"
+        )
+    return notes
+
+
+@task(name="Keep the day's raw feed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def keep_daily_feed(fetched: district.Fetched, kind: str, as_of: date, settings: Settings) -> str | None:
+    """``data/daily-json/<as_of>.json``: the day's latest raw feed, so at midnight it holds yesterday's."""
+    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    key = archive.daily_feed_key(as_of, kind)
+    etag = s3.etag_of(bucket, key)
+    if same_content(fetched.body, etag):
+        return None
+    tags = dict(settings.tags) | {"as-of": as_of.isoformat(), "source-sha256": fetched.sha256[:16]}
+    written = bucket.put(key, fetched.body, content_type=archive.daily_feed_type(kind), tags=tags, if_match=etag)
+    get_run_logger().info("Kept the raw feed as %s, version %s", key, written.version_id)
+    return key

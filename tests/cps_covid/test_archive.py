@@ -1,0 +1,69 @@
+"""The case archive's rules: which day, which page, the index (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from cps_covid import archive, render
+from cps_covid.errors import InputError
+
+
+def test_the_first_run_of_a_day_archives_the_last_day_with_cases(make_schools) -> None:
+    schools = make_schools(["20210921", "20210922"], {"609772": [1, 2], "610212": [0, 3], "609695": [4, 0]})
+    found = archive.day_to_archive(schools, date(2021, 9, 23))
+    assert found == archive.ArchivedDay(date(2021, 9, 22), 5, 2)
+    assert found.row() == {
+        "date": "2021-09-22",
+        "total_cases": 5,
+        "schools": 2,
+        "url": "/historical/2021-09-22-cases.html",
+    }
+    assert archive.day_to_archive(schools, date(2021, 9, 26)).day == date(2021, 9, 22)  # after days without runs
+
+
+def test_nothing_is_archived_later_in_the_day_on_a_backfill_or_after_a_quiet_day(make_schools) -> None:
+    schools = make_schools(["20210921", "20210922"], {"609772": [1, 0], "610212": [2, 0]})
+    assert archive.day_to_archive(schools, date(2021, 9, 23)) is None  # 09-22 had no case
+    busy = make_schools(["20210922"], {"609772": [3]})
+    assert archive.day_to_archive(busy, date(2021, 9, 22)) is None  # not the first run of the day
+    assert archive.day_to_archive(busy, date(2021, 9, 20)) is None  # a backfill
+    corrected = make_schools(["20210922"], {"609772": [-1]})
+    assert archive.day_to_archive(corrected, date(2021, 9, 23)) is None  # only cases removed
+
+
+def test_the_stored_page_is_recognised_by_its_date(make_schools) -> None:
+    schools = make_schools(["20210922"], {"609772": [2], "610212": [0]})
+    page = render.newcases_page(archive.day_cases(schools, date(2021, 9, 22)), date(2021, 9, 22), "https://x")
+    assert archive.page_shows_day(page, date(2021, 9, 22))
+    assert not archive.page_shows_day(page, date(2021, 9, 21))
+    assert not archive.page_shows_day(b"<html>no title</html>", date(2021, 9, 22))
+    assert list(archive.day_cases(schools, date(2021, 9, 22))["CPS_School_ID"]) == ["609772"]
+
+
+def test_the_index_gets_each_day_once_in_date_order() -> None:
+    first = archive.index_with(None, archive.ArchivedDay(date(2021, 9, 22), 74, 58))
+    second = archive.index_with(first, archive.ArchivedDay(date(2021, 9, 21), 40, 30))
+    assert [r["date"] for r in json.loads(second)] == ["2021-09-21", "2021-09-22"]
+    assert archive.index_with(second, archive.ArchivedDay(date(2021, 9, 22), 1, 1)) is None
+    lines = second.decode().splitlines()  # one row per line: diffs between versions stay readable
+    assert lines[0] == "[" and lines[-1] == "]" and json.loads(lines[2]) == json.loads(second)[1]
+    october = archive.index_with(second, archive.ArchivedDay(date(2021, 10, 1), 9, 4))
+    assert [r["date"] for r in archive.month_rows(october, "2021-09")] == ["2021-09-21", "2021-09-22"]
+    assert [r["date"] for r in archive.month_rows(october, "2021-10")] == ["2021-10-01"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"), [(b"{oops", "not valid JSON"), (b'{"date": 1}', "expected a JSON list")]
+)
+def test_a_broken_index_is_named_not_overwritten(payload: bytes, reason: str) -> None:
+    with pytest.raises(InputError, match=reason):
+        archive.index_with(payload, archive.ArchivedDay(date(2021, 9, 22), 1, 1))
+
+
+def test_keys_follow_the_old_layout() -> None:
+    assert archive.page_key(date(2021, 9, 22)) == "historical/2021-09-22-cases.html"
+    assert archive.daily_feed_key(date(2021, 9, 22), "health-api-json") == "data/daily-json/2021-09-22.json"
+    assert archive.daily_feed_key(date(2021, 9, 22), "case-list-csv") == "data/daily-json/2021-09-22.csv"

@@ -1,0 +1,305 @@
+"""Nothing lost, nothing counted twice: reruns, several updates a day, corrections, seasons, crashes,
+concurrent runs and transient faults, against a real Prefect API, moto behind a fault proxy and a loopback source."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cps_covid import merge, pipeline
+from cps_covid.ledger import LEDGER_KEY, Ledger
+from cps_covid.local.fault_proxy import Fault, FaultProxy
+from cps_covid.local.feed_server import Route
+from flows.update import update
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+ROOT = Path(__file__).resolve().parents[2]
+FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
+AS_OF = date(2021, 9, 23)
+BUCKET_PATH = "/cpscovid-demo/"
+
+
+def read(aws, key: str) -> bytes:
+    return aws.client("s3").get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+
+
+def schools(aws) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(read(aws, pipeline.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
+
+
+def ledger(aws) -> Ledger:
+    return Ledger.parse(read(aws, LEDGER_KEY))
+
+
+def subjects(aws) -> list[str]:
+    return [n["subject"] for n in aws.sent_notifications() if n["topic_arn"] == aws.topic_arn]
+
+
+def assert_published_set_is_consistent(aws) -> None:
+    """The derived files agree with the per-school table, whatever happened to the run that wrote them."""
+    table = schools(aws)
+    from cps_covid import history
+
+    assert read(aws, pipeline.TOTALS_KEY) == history.csv_bytes(merge.district_totals(table))
+    assert read(aws, pipeline.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table))
+    layout_days = [c for c in table.columns if c.isdigit()]
+    assert (table[layout_days].sum(axis=1) == table["gTotal"]).all()
+
+
+def with_extra_cases(extra: dict[str, int], base: bytes = FEED) -> bytes:
+    lines = base.decode().splitlines()
+    lines += [f'"09/23/2021","{sid}","X","Student"' for sid, n in extra.items() for _ in range(n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def without_cases(school_id: str, count: int, base: bytes = FEED) -> bytes:
+    out, removed = [], 0
+    for line in base.decode().splitlines():
+        if removed < count and f'"{school_id}"' in line:
+            removed += 1
+            continue
+        out.append(line)
+    return ("\n".join(out) + "\n").encode()
+
+
+@pytest.fixture
+def proxy(aws, monkeypatch):
+    with FaultProxy(aws.endpoint_url) as running:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
+        yield running
+
+
+# 1. Idempotent reruns
+
+
+def test_rerunning_a_past_day_with_its_feed_changes_no_byte(aws, feeds) -> None:
+    assert update(as_of=AS_OF, return_state=True).is_completed()
+    url = feeds.route("/24.csv", Route(with_extra_cases({"610212": 2}, FEED.replace(b"09/23/2021", b"09/24/2021"))))
+    assert update(as_of=date(2021, 9, 24), source=url, return_state=True).is_completed()
+    before = {k: read(aws, k) for k in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.PAGE_KEY)}
+
+    again = update(as_of=AS_OF, return_state=True)
+
+    summary = again.result()
+    assert summary["written"] == [] and any("already applied" in e for e in summary["events"])
+    assert {k: read(aws, k) for k in before} == before
+    assert len(subjects(aws)) == 2
+
+
+# 2. Several updates in one day
+
+
+def test_second_update_of_the_day_says_what_is_new_and_the_day_totals(aws, feeds) -> None:
+    assert update(as_of=AS_OF, return_state=True).is_completed()
+    later = feeds.route("/later.csv", Route(with_extra_cases({"609772": 1, "610499": 2})))
+
+    state = update(as_of=AS_OF, source=later, return_state=True)
+
+    summary = state.result()
+    assert summary["new_cases"] == 3 and summary["schools_affected"] == 2
+    first, second = [n["message"] for n in aws.sent_notifications() if n["topic_arn"] == aws.topic_arn]
+    assert "New cases: 22" in first
+    assert "Update: " in second and "New cases: 3\nSchools affected: 2" in second
+    assert "Cumulative cases reported Sep. 23, 2021\nNew cases: 25\nSchools affected: 14" in second
+    page = read(aws, pipeline.PAGE_KEY).decode()
+    assert '<th class="arrived">Arrived</th>' in page
+    addams = next(line for line in page.splitlines() if ">ADDAMS</a>" in line)
+    assert '<td class="cases">3</td>' in addams and addams.count("(+") == 2
+
+
+# 3. Corrections, new seasons, outliers
+
+
+def test_a_lower_season_total_is_a_flagged_negative_correction(aws, feeds) -> None:
+    assert update(as_of=AS_OF, return_state=True).is_completed()
+    url = feeds.route("/fewer.csv", Route(without_cases("609772", 1)))
+
+    state = update(as_of=AS_OF, source=url, return_state=True)
+
+    summary = state.result()
+    assert any(e.startswith("[correction] ADDAMS (609772)") for e in summary["events"])
+    assert "Corrections (cases removed by the district): ADDAMS (-1)" in summary["message"]
+    assert schools(aws).set_index("CPS_School_ID").loc["609772", "20210923"] == 1
+    assert_published_set_is_consistent(aws)
+
+
+def test_a_season_reset_stops_until_the_operator_names_the_new_season(aws, feeds) -> None:
+    reset = feeds.route("/reset.csv", Route(b'"CPS School ID"\n"609772"\n"610212"\n'))
+    before = read(aws, pipeline.SCHOOLS_KEY)
+
+    stopped = update(as_of=date(2022, 8, 30), source=reset, return_state=True)
+
+    assert stopped.is_failed()
+    assert "rerun with new_season=NAME" in str(stopped.result(raise_on_failure=False))
+    assert read(aws, pipeline.SCHOOLS_KEY) == before
+
+    state = update(as_of=date(2022, 8, 30), source=reset, new_season="SY2122", return_state=True)
+
+    assert state.is_completed(), state.message
+    table = schools(aws).set_index("CPS_School_ID")
+    assert list(table.columns[6:9]) == ["gTotal", "preSY2122", "SY2122"]
+    assert table.loc["609772", "SY2122"] == 4 - 3 and table.loc["609772", "20220830"] == 1
+    assert (table["gTotal"] - table["preSY2122"] - table["SY2122"]).sum() == 2
+    assert_published_set_is_consistent(aws)
+
+
+def test_an_outlier_is_flagged_not_dropped(aws, feeds) -> None:
+    url = feeds.route("/spike.csv", Route(with_extra_cases({"610212": 30})))
+    summary = update(as_of=AS_OF, source=url, return_state=True).result()
+    assert any(e.startswith("[outlier] ALBANY PARK (610212): 31 cases") for e in summary["events"])
+    assert schools(aws).set_index("CPS_School_ID").loc["610212", "20210923"] == 31
+
+
+# 4. Raw archive and ledger
+
+
+def test_every_payload_is_archived_unchanged_with_its_source_and_the_ledger_says_what_was_applied(aws, feeds) -> None:
+    summary = update(as_of=AS_OF, return_state=True).result()
+
+    raw = aws.client("s3").get_object(Bucket=aws.bucket, Key=summary["raw_key"])
+    assert raw["Body"].read() == FEED
+    assert raw["Metadata"]["source-url"] == feeds.url("/feed.csv") and "fetched-at" in raw["Metadata"]
+    assert summary["raw_key"].startswith("raw/") and summary["source_sha256"] in summary["raw_key"]
+    (entry,) = ledger(aws).entries
+    assert (entry.raw_key, entry.step, entry.as_of) == (summary["raw_key"], "notified", "2021-09-23")
+    assert entry.versions[pipeline.SCHOOLS_KEY] == next(
+        w["version_id"] for w in summary["written"] if w["key"] == pipeline.SCHOOLS_KEY
+    )
+
+
+# 5. Crash safety: a real flow process killed at each write boundary, then the next run
+
+
+def run_process(aws, env_extra: dict[str, str]) -> subprocess.Popen:
+    env = dict(os.environ) | env_extra
+    cli = Path(sys.executable).with_name("cps-covid")
+    return subprocess.Popen(
+        [str(cli), "run", "--as-of", "2021-09-23"], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+@pytest.mark.parametrize(
+    ("boundary", "request_pattern", "body", "skip"),
+    [
+        ("after the raw archive", rf"PUT {BUCKET_PATH}state/ledger\.json", None, 0),
+        ("between two object writes", rf"PUT {BUCKET_PATH}data/CPStotals\.csv", None, 0),
+        ("after the writes, before the invalidation", r"POST /2020-05-31/distribution/.*/invalidation", None, 0),
+        ("before the notification", rf"PUT {BUCKET_PATH}state/ledger\.json", None, 3),
+    ],
+)
+def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(aws, feeds, proxy, monkeypatch, boundary,
+                                                                 request_pattern, body, skip) -> None:
+    holder: dict[str, subprocess.Popen] = {}
+    proxy.add(Fault(request_pattern, action="kill", body=body, skip=skip,
+                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    holder["process"] = run_process(aws, {"PREFECT_API_URL": os.environ["PREFECT_API_URL"]})
+    assert holder["process"].wait(timeout=300) == -signal.SIGKILL, boundary
+
+    monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
+    state = update(as_of=AS_OF, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert_published_set_is_consistent(aws)
+    table = schools(aws).set_index("CPS_School_ID")
+    assert table["20210923"].sum() == 22 and table.loc["609772", "gTotal"] == 6
+    assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
+    assert all(e.step == "notified" for e in ledger(aws).entries)
+    assert b"ADDAMS" in read(aws, pipeline.PAGE_KEY)
+
+
+def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, monkeypatch) -> None:
+    holder: dict[str, subprocess.Popen] = {}
+    proxy.add(Fault(r"^POST /$", action="kill", body="Action=Publish",
+                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    holder["process"] = run_process(aws, {})
+    assert holder["process"].wait(timeout=300) == -signal.SIGKILL
+
+    monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
+    summary = update(as_of=AS_OF, return_state=True).result()
+
+    assert subjects(aws) == []
+    assert any("may not have reached subscribers" in w for w in summary["warnings"])
+    assert_published_set_is_consistent(aws)
+
+
+# 6. Concurrency
+
+
+def test_a_second_run_while_one_holds_the_update_ends_cancelled_and_writes_nothing(aws, feeds, proxy) -> None:
+    holder: dict[str, subprocess.Popen] = {}
+    proxy.add(Fault(rf"PUT {BUCKET_PATH}data/CPStotals\.csv", action="kill",
+                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    holder["process"] = run_process(aws, {})
+    holder["process"].wait(timeout=300)
+    versions_before = aws.client("s3").list_object_versions(Bucket=aws.bucket)["Versions"]
+
+    state = update(as_of=AS_OF, return_state=True)
+
+    assert state.is_cancelled()
+    assert "is still being published" in state.message
+    assert len(aws.client("s3").list_object_versions(Bucket=aws.bucket)["Versions"]) == len(versions_before) + 1
+    assert subjects(aws) == []
+
+
+def test_two_runs_started_together_apply_the_feed_once(aws, feeds) -> None:
+    import threading
+
+    gate = threading.Event()
+    url = feeds.route("/together.csv", Route(FEED, gate=gate))
+    env = {"CPS_COVID_SOURCE_URL": url}
+    first, second = run_process(aws, env), run_process(aws, env)
+    from cps_covid.local.waiting import wait_for
+
+    wait_for(lambda: feeds.requests["/together.csv"] >= 2, what="both runs fetching", timeout=180)
+    gate.set()
+    outputs = [p.communicate(timeout=300)[0].decode() for p in (first, second)]
+    codes = sorted([first.returncode, second.returncode])
+
+    assert codes in ([0, 0], [0, 3]), outputs
+    assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
+    assert len(ledger(aws).entries) == 1
+    assert schools(aws)["20210923"].sum() == 22
+    loser = outputs[0] if first.returncode == 3 or "nothing to do" in outputs[0] else outputs[1]
+    assert "claimed this update first" in loser or "already applied" in loser or "still being published" in loser
+
+
+# 7. Transient faults
+
+
+def test_s3_slowdown_sns_throttling_and_cloudfront_errors_are_retried(aws, feeds, proxy) -> None:
+    proxy.add(Fault(rf"PUT {BUCKET_PATH}data/allCpsCovidData\.csv", status=503, code="SlowDown", times=2))
+    proxy.add(Fault(r"POST /2020-05-31/distribution/.*/invalidation", status=503, code="ServiceUnavailable", times=2))
+    proxy.add(Fault(r"^POST /$", body="Action=Publish", status=400, code="Throttling", times=2))
+
+    state = update(as_of=AS_OF, return_state=True)
+
+    assert state.is_completed(), state.message
+    assert [a for _, a in proxy.log].count("fail") == 6
+    assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
+    assert_published_set_is_consistent(aws)
+
+
+def test_a_permanent_s3_failure_names_the_system_and_the_next_run_finishes(aws, feeds, proxy, monkeypatch) -> None:
+    proxy.add(Fault(rf"PUT {BUCKET_PATH}data/CPStotals\.csv", status=500, code="InternalError", times=0))
+
+    failed = update(as_of=AS_OF, return_state=True)
+
+    assert failed.is_failed()
+    message = str(failed.result(raise_on_failure=False))
+    assert "S3 PutObject s3://cpscovid-demo/data/CPStotals.csv failed" in message and "attempts" in message
+    assert subjects(aws) == []
+    proxy.clear()
+    monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
+
+    assert update(as_of=AS_OF, return_state=True).is_completed()
+    assert_published_set_is_consistent(aws)
+    assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]

@@ -1,0 +1,97 @@
+"""The case archive in the update flow: real Prefect API, moto server, loopback source."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cps_covid import archive, pipeline
+from cps_covid.local.aws_proxy import AwsProxy
+from cps_covid.local.feed_server import Route
+from flows.update import update
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+FEEDS = Path(__file__).resolve().parents[2] / "data/feeds"
+JSON_FEED = (FEEDS / "2021-09-23-health-api.json").read_bytes()
+
+
+def read(aws, key: str) -> bytes | None:
+    try:
+        return aws.client("s3").get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+    except aws.client("s3").exceptions.NoSuchKey:
+        return None
+
+
+def versions(aws, key: str) -> int:
+    listed = aws.client("s3").list_object_versions(Bucket=aws.bucket, Prefix=key).get("Versions", [])
+    return len([v for v in listed if v["Key"] == key])
+
+
+def invalidated(aws) -> list[str]:
+    client = aws.client("cloudfront")
+    items = client.list_invalidations(DistributionId=aws.distribution_id)["InvalidationList"].get("Items", [])
+    batches = [client.get_invalidation(DistributionId=aws.distribution_id, Id=i["Id"])["Invalidation"] for i in items]
+    return sorted(p for b in batches for p in b["InvalidationBatch"]["Paths"]["Items"])
+
+
+def run(**parameters):
+    state = update(return_state=True, **parameters)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+def test_each_new_day_archives_the_day_before_once(aws, feeds) -> None:
+    source = feeds.route("/api.json", Route(JSON_FEED, "application/json"))
+
+    run(as_of=date(2021, 9, 23), source=source)  # first run of 09-23: 09-22 (74 cases) goes to the archive
+    first_index = read(aws, archive.INDEX_KEY)
+    page_of_22 = read(aws, "historical/2021-09-22-cases.html")
+    page_of_23 = read(aws, pipeline.PAGE_KEY)
+
+    assert json.loads(first_index) == [
+        {"date": "2021-09-22", "total_cases": 74, "schools": 58, "url": "/historical/2021-09-22-cases.html"}
+    ]
+    assert b"<title>CPS COVID new cases: Sep. 22, 2021</title>" in page_of_22  # rendered from the 09-22 column
+    assert read(aws, "data/daily-json/2021-09-23.json") == JSON_FEED
+    assert "/historical/index.json" not in invalidated(aws)  # a new key was never cached
+
+    run(as_of=date(2021, 9, 24), source=source)  # no new case on 09-24; 09-23's published page is kept as is
+    assert read(aws, "historical/2021-09-23-cases.html") == page_of_23
+    rows = json.loads(read(aws, archive.INDEX_KEY))
+    assert [(r["date"], r["total_cases"]) for r in rows] == [("2021-09-22", 74), ("2021-09-23", 22)]
+    assert versions(aws, archive.INDEX_KEY) == 2 and "/historical/index.json" in invalidated(aws)
+    assert archive.month_rows(read(aws, archive.INDEX_KEY), "2021-09") == rows
+    assert read(aws, "data/daily-json/2021-09-24.json") == JSON_FEED
+
+    before = {k: versions(aws, k) for k in (archive.INDEX_KEY, "historical/2021-09-23-cases.html")}
+    run(as_of=date(2021, 9, 25), source=source)  # 09-24 had no case: nothing to archive
+    assert {k: versions(aws, k) for k in before} == before
+    assert read(aws, "historical/2021-09-24-cases.html") is None
+    assert (
+        read(aws, "historical/2021-09-22-cases.html") == page_of_22
+        and versions(aws, "historical/2021-09-22-cases.html") == 1
+    )
+
+
+def test_a_concurrent_index_writer_stops_the_run_before_anything_is_published(aws, feeds, monkeypatch) -> None:
+    theirs = (
+        b'[\n{"date": "2021-09-21", "total_cases": 40, "schools": 30, "url": "/historical/2021-09-21-cases.html"}\n]\n'
+    )
+
+    def other_run_writes_the_index() -> None:
+        aws.client("s3").put_object(Bucket=aws.bucket, Key=archive.INDEX_KEY, Body=theirs)
+
+    with AwsProxy(aws.endpoint_url) as proxy:
+        proxy.on("GET", f"/{aws.bucket}/{archive.INDEX_KEY}", other_run_writes_the_index)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        state = update(as_of=date(2021, 9, 23), return_state=True)
+
+    assert state.is_failed()
+    assert "historical/index.json changed since this run read it" in str(state.result(raise_on_failure=False))
+    assert read(aws, archive.INDEX_KEY) == theirs
+    assert read(aws, pipeline.PAGE_KEY) is None and versions(aws, pipeline.SCHOOLS_KEY) == 1
+    assert aws.sent_notifications() == []

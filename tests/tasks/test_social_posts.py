@@ -1,0 +1,108 @@
+"""Social posts after an update: loopback X and Graph API stand-ins, secrets in Prefect Secret blocks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from urllib.parse import parse_qs
+
+import pytest
+from prefect.blocks.system import Secret
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+from cps_covid import social
+from cps_covid.local.social_servers import Fault, GraphApiStandIn, XApiStandIn
+from flows.update import update
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+AS_OF = date(2021, 9, 23)
+X_KEYS = {"api_key": "ck", "api_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+PAGE = "2048000000001"
+FB_KEYS = {"page_access_token": "EAAB-page", "app_secret": "app-secret"}
+
+
+@pytest.fixture
+def channels(aws, feeds, monkeypatch) -> Iterator[tuple[XApiStandIn, GraphApiStandIn]]:
+    """Both channels on, pointed at loopback stand-ins; their credentials only in Secret blocks."""
+    blocks = {"x": f"cps-covid-x-{uuid.uuid4().hex[:8]}", "facebook": f"cps-covid-fb-{uuid.uuid4().hex[:8]}"}
+    Secret(value=X_KEYS).save(blocks["x"], overwrite=True)
+    Secret(value=FB_KEYS).save(blocks["facebook"], overwrite=True)
+    with XApiStandIn(*X_KEYS.values()) as x, GraphApiStandIn(PAGE, **FB_KEYS) as graph:
+        for name, value in {
+            "SOCIAL_X_ENABLED": "true",
+            "SOCIAL_FACEBOOK_ENABLED": "true",
+            "X_SECRET_BLOCK": blocks["x"],
+            "FACEBOOK_SECRET_BLOCK": blocks["facebook"],
+            "X_API_URL": x.url,
+            "FACEBOOK_GRAPH_URL": graph.graph_url,
+            "FACEBOOK_PAGE_ID": PAGE,
+            "SOCIAL_TIMEOUT_SECONDS": "1",
+        }.items():
+            monkeypatch.setenv(f"CPS_COVID_{name}", value)
+        yield x, graph
+
+
+def run(**parameters):
+    state = update(return_state=True, **parameters)
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    return state.result(), {a.key: a.data for a in artifacts if a.key}
+
+
+def channel_state(aws, channel: str) -> social.ChannelState:
+    body = aws.client("s3").get_object(Bucket=aws.bucket, Key=social.state_key(channel))["Body"].read()
+    return social.ChannelState.parse(body)
+
+
+def test_an_update_is_posted_once_on_each_channel(aws, channels) -> None:
+    x, graph = channels
+    summary, artifacts = run(as_of=AS_OF)
+
+    (posted,) = x.posts
+    text = posted["text"]
+    assert json.loads(x.requests[0].body) == {"text": text}
+    assert text.startswith("CPS COVID update, Sep. 23, 2021: 22 new cases at 13 schools: ")
+    assert text.split("13 schools: ")[1].split(", ")[0].endswith("(4)")  # the school with most cases first
+    assert text.endswith("\nList: https://cpscovid.com/newcases.html") and social.x_length(text) <= 280
+    (post,) = graph.posts
+    form = parse_qs(graph.requests[0].body.decode())
+    assert post["message"] == text and form["link"] == ["https://cpscovid.com/newcases.html"]
+    assert any(e.startswith("[social] x: posted ") for e in summary["events"])
+    assert (
+        "[social] facebook: posted" in artifacts["social-posts"] and "[social] x: posted" in artifacts["update-summary"]
+    )
+    page = aws.client("s3").head_object(Bucket=aws.bucket, Key="newcases.html")["ETag"]
+    assert channel_state(aws, "x").update == page and channel_state(aws, "x").status == "posted"
+
+    again, _ = run(as_of=AS_OF)  # the same update: nothing new to post, nothing retried
+
+    assert (len(x.requests), len(graph.requests)) == (1, 1)
+    assert not any(e.startswith("[social]") for e in again["events"])
+
+
+def test_a_failing_channel_never_fails_the_update_and_is_retried_next_run(aws, channels) -> None:
+    x, graph = channels
+    x.fail(Fault(503, {"title": "Service Unavailable"}))
+    graph.fail(Fault(200, {"id": f"{PAGE}_1"}, hold=threading.Event()))  # its answer never arrives in time
+
+    summary, artifacts = run(as_of=AS_OF)
+
+    assert len(summary["written"]) == 4 and summary["message_id"]  # the data update went through whole
+    assert x.posts == [] and channel_state(aws, "x").status == "pending"
+    assert "[social] x: post failed (X API" in artifacts["social-posts"] and "HTTP 503" in artifacts["update-summary"]
+    assert channel_state(aws, "facebook").status == "uncertain"
+    assert any("facebook: post failed" in e and "not resent" in e for e in summary["events"])
+
+    later, _ = run(as_of=AS_OF)  # the same feed: no data to publish, but the refused post is retried
+
+    assert len(x.posts) == 1 and channel_state(aws, "x").status == "posted"
+    assert len(graph.requests) == 1  # the post that may be out is never sent twice
+    assert any(e.startswith("[social] x: posted") and "attempt 2" in e for e in later["events"])
