@@ -41,6 +41,7 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.profiles: dict[str, dict] = {}
         self.requests: Counter[str] = Counter()
+        self.request_times: dict[str, list[float]] = {}
         self.on_profile_request: Callable[[], None] | None = None
         """Called when a profile is asked for: lets a test act at a known point of a run."""
         self._lock = threading.Lock()
@@ -86,6 +87,7 @@ class FeedServer:
                 parsed = urlparse(self.path)
                 with server._lock:
                     server.requests[parsed.path] += 1
+                    server.request_times.setdefault(parsed.path, []).append(time.monotonic())
                     route = server.routes.get(parsed.path)
                     failure = route.failures.pop(0) if route and route.failures else None
                 if parsed.path.endswith("/SchoolProfileInformation"):

@@ -154,6 +154,16 @@ def test_source_failing_then_recovering_is_retried(aws, feeds) -> None:
     assert feeds.requests["/flaky.csv"] == 3
 
 
+def test_retry_after_from_the_source_is_honoured(aws, feeds) -> None:
+    url = feeds.route(
+        "/busy.csv", Route((FEEDS / "2021-09-23-cases.csv").read_bytes(), failures=[(429, {"Retry-After": "1"})])
+    )
+    state, _, _ = run(as_of=AS_OF, source=url)
+    assert state.is_completed(), state.message
+    first, second = feeds.request_times["/busy.csv"]
+    assert second - first >= 1.0
+
+
 def test_slow_source_times_out_after_bounded_retries_and_nothing_is_written(aws, feeds, monkeypatch) -> None:
     monkeypatch.setenv("CPS_COVID_FETCH_TIMEOUT_SECONDS", "0.2")
     url = feeds.route("/slow.csv", Route(b"CPS School ID\n610212\n", delay_seconds=1.0))
