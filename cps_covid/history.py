@@ -22,6 +22,9 @@ FAST_CSV_MIN_CELLS = 20_000
 """Below this many int64 cells ``csv_bytes`` lets pandas write the whole table (same bytes either way)."""
 BATCH_CELLS = 1 << 20
 """Cells formatted at a time by the int64 writer (bounded memory at any table size)."""
+CONSOLIDATE_CELLS = 1 << 22
+"""``typed_schools`` copies tables up to this size into one block per dtype."""
+"""Cells formatted at a time by the int64 writer (bounded memory at any table size)."""
 
 
 def read_table(payload: bytes, name: str) -> pd.DataFrame:
@@ -80,9 +83,12 @@ def typed_schools(schools: pd.DataFrame, name: str = "history") -> pd.DataFrame:
     current = dict(zip(schools.columns, schools.dtypes, strict=True))
     changing = {c: t for c, t in wanted.items() if current[c] != t}
     typed = schools.astype(changing) if changing else schools
-    # one block per dtype (read_csv leaves one per column): the merge and the writer then read
-    # hundreds of columns in one step instead of one pandas call per column
-    return typed.copy()
+    if typed.size <= CONSOLIDATE_CELLS:
+        # one block per dtype (read_csv leaves one per column): the merge and the writer then read hundreds
+        # of columns in one step instead of one pandas call each. Larger tables are read a batch of columns
+        # at a time anyway, where the per-call cost does not show, and are not worth a second copy in memory.
+        return typed.copy()
+    return typed
 
 
 def school_checks(schools: pd.DataFrame) -> pd.DataFrame:

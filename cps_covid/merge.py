@@ -35,7 +35,9 @@ from cps_covid.schema import (
 
 INT64 = np.dtype("int64")
 BATCH_CELLS = 1 << 21
-"""Cells read at a time when a step walks many columns (16 MiB of int64)."""
+"""Cells read at a time when a step walks many columns of a short table (16 MiB of int64)."""
+ONE_COLUMN_ROWS = 2048
+"""From this many rows, columns are read one at a time (each is already contiguous: no copy)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,15 @@ def _all_int64(frame: pd.DataFrame, columns: list[str]) -> bool:
 
 
 def _column_batches(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, values)``: the int64 ``columns`` a few at a time, so neither pandas' per-column
-    overhead (small tables) nor a copy of the whole table (large ones) is paid."""
+    """``(start, values)``: the int64 ``columns`` as 2-D arrays, ``values[:, i]`` being ``columns[start + i]``.
+
+    Long tables: one column at a time, as a view (no copy at all). Short ones: a few hundred columns per
+    pandas call, whose fixed cost would otherwise be most of the time.
+    """
+    if len(frame) >= ONE_COLUMN_ROWS:
+        for start, column in enumerate(columns):
+            yield start, frame[column].to_numpy()[:, np.newaxis]
+        return
     batch = max(1, min(len(columns), BATCH_CELLS // max(1, len(frame))))
     for start in range(0, len(columns), batch):
         yield start, frame[columns[start : start + batch]].to_numpy(dtype=INT64)
@@ -370,9 +379,13 @@ def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, p
 
     position = {d: i for i, d in enumerate(days)}
     values = np.zeros((total_rows, len(days)), dtype=INT64, order="F")
-    targets = np.array([position[d] for d in layout.days], dtype=np.intp)
+    targets = [position[d] for d in layout.days]
     for start, batch in _column_batches(history, layout.days):
-        values[:n, targets[start : start + batch.shape[1]]] = batch
+        first, last = targets[start], targets[start + batch.shape[1] - 1]
+        if last - first == batch.shape[1] - 1:  # consecutive: a plain slice, copied column by column
+            values[:n, first : last + 1] = batch
+        else:
+            values[:n, targets[start : start + batch.shape[1]]] = batch
 
     def column(name: str) -> np.ndarray:
         out = np.zeros(total_rows, dtype=INT64)

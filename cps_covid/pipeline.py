@@ -116,7 +116,7 @@ def build_publication(
     objects = {
         SCHOOLS_KEY: (history.csv_bytes(schools), CSV_TYPE),
         TOTALS_KEY: (history.csv_bytes(totals), CSV_TYPE),
-        TRANSPOSED_KEY: (history.csv_bytes(merge.transposed(schools)), CSV_TYPE),
+        TRANSPOSED_KEY: (history.transposed_csv_bytes(schools), CSV_TYPE),
     }
     subject = message = None
     day_cases = result.day_cases()

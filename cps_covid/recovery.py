@@ -58,8 +58,12 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
         hist = pipeline.read_history(table, None, (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY))
         profiles = pd.DataFrame(entry.profiles, columns=["CPS_School_ID", "School", "Latitude", "Longitude"])
         result = pipeline.apply(
-            feed, hist, date.fromisoformat(entry.as_of), profiles=profiles,
-            ignore_ids=frozenset(entry.ignore_ids), new_season=entry.new_season,
+            feed,
+            hist,
+            date.fromisoformat(entry.as_of),
+            profiles=profiles,
+            ignore_ids=frozenset(entry.ignore_ids),
+            new_season=entry.new_season,
         )
         table = history.csv_bytes(result.schools)
         report.replayed.append(f"{entry.id}: {entry.raw_key}")
@@ -73,8 +77,9 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
         common = ours.index.intersection(theirs.index)
         for column in [c for c in ours.columns if c in theirs.columns]:
             moved = common[ours.loc[common, column].astype(str) != theirs.loc[common, column].astype(str)]
-            report.differences += [f"{s} {column}: rebuilt {ours.at[s, column]}, published {theirs.at[s, column]}"
-                                   for s in moved]
+            report.differences += [
+                f"{s} {column}: rebuilt {ours.at[s, column]}, published {theirs.at[s, column]}" for s in moved
+            ]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / Path(pipeline.SCHOOLS_KEY).name).write_bytes(table)
@@ -96,8 +101,13 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
         if not dry_run:
             body = s3.get_version(bucket, key, target["VersionId"])
             content_type = pipeline.HTML_TYPE if key.endswith(".html") else pipeline.CSV_TYPE
-            bucket.put(key, body, content_type=content_type, tags=dict(settings.tags) | {"rollback-to": target["VersionId"]},
-                       if_match=found[0]["ETag"])
+            bucket.put(
+                key,
+                body,
+                content_type=content_type,
+                tags=dict(settings.tags) | {"rollback-to": target["VersionId"]},
+                if_match=found[0]["ETag"],
+            )
     if restored and not dry_run:
         ledger_obj = bucket.get(LEDGER_KEY)
         ledger = Ledger.parse(ledger_obj.body if ledger_obj else None)
@@ -105,8 +115,15 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
             if datetime.fromisoformat(entry.claimed_at) > to:
                 entry.rolled_back = True
         if ledger_obj is not None:
-            bucket.put(LEDGER_KEY, ledger.dumps(), content_type="application/json", tags={"lifecycle": "state"},
-                       if_match=ledger_obj.etag)
+            bucket.put(
+                LEDGER_KEY,
+                ledger.dumps(),
+                content_type="application/json",
+                tags={"lifecycle": "state"},
+                if_match=ledger_obj.etag,
+            )
         client = aws.client("cloudfront", settings.aws_credentials_block)
-        cloudfront.invalidate(client, settings.distribution_id, [f"/{k}" for k in restored], f"rollback-{to.isoformat()}")
+        cloudfront.invalidate(
+            client, settings.distribution_id, [f"/{k}" for k in restored], f"rollback-{to.isoformat()}"
+        )
     return restored

@@ -5,18 +5,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import jinja2
 import pandas as pd
 
 from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
+
+if TYPE_CHECKING:
+    import jinja2
 
 SUBJECT_LIMIT = 100
 
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # on the first page rendered, not when the flow is imported
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("cps_covid", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

@@ -123,17 +123,6 @@ def test_serve_without_a_topic_names_the_setting() -> None:
     assert "CPS_COVID_TOPIC_ARN" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_vaccination_applies_the_feed_through_the_prefect_server(prefect_api, aws, feeds) -> None:
-    from cps_covid.local.feed_server import Route
-
-    url = feeds.route("/vaccination.json", Route((ROOT / "data/feeds/2021-09-23-vaccination.json").read_bytes()))
-    env = dict(os.environ) | {"PREFECT_API_URL": prefect_api, "CPS_COVID_VACCINATION_SOURCE_URL": url}
-    done = cli("vaccination", "--as-of", "2021-09-23", env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "vaccination figures of 517 school(s) for 2021-09-23: 517 school(s) changed" in done.stdout
-    assert "wrote data/allCpsCovidData.csv (version " in done.stdout and "CloudFront invalidation " in done.stdout
-
-
 def test_vaccination_without_a_source_names_the_setting(prefect_api, aws) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CPS_COVID_VACCINATION_SOURCE_URL"} | {
         "PREFECT_API_URL": prefect_api

@@ -6,15 +6,31 @@ Throttling and 5xx answers are retried by botocore's standard retry mode.
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
-from botocore.config import Config
+import functools
+from typing import TYPE_CHECKING, Any
 
 from cps_covid.errors import AwsCallFailed
 
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config
+
 MAX_ATTEMPTS = 5
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10, read_timeout=30)
+
+
+@functools.cache
+def retry_config() -> Config:
+    """botocore's standard retry mode; boto3 and botocore are imported on the first client, not at import
+    (half a second that a process which never reaches AWS, the CLI or a dry run, need not pay)."""
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10, read_timeout=30)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RETRY_CONFIG":  # the module constant it used to be, built when first asked for
+        return retry_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def session(credentials_block: str = "") -> boto3.Session:
@@ -22,11 +38,13 @@ def session(credentials_block: str = "") -> boto3.Session:
         from prefect_aws import AwsCredentials
 
         return AwsCredentials.load(credentials_block).get_boto3_session()
+    import boto3
+
     return boto3.Session()
 
 
 def client(service: str, credentials_block: str = "") -> Any:
-    return session(credentials_block).client(service, config=RETRY_CONFIG)
+    return session(credentials_block).client(service, config=retry_config())
 
 
 def failed(system: str, call: str, err: Exception) -> AwsCallFailed:

@@ -54,8 +54,10 @@ class Fault:
 def _error_body(path: str, code: str) -> bytes:
     message = f"injected fault {code}"
     if path.startswith("/2020-05-31/") or path == "/":
-        return (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
-                "</Error><RequestId>fault</RequestId></ErrorResponse>").encode()
+        return (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+            "</Error><RequestId>fault</RequestId></ErrorResponse>"
+        ).encode()
     return f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>".encode()
 
 

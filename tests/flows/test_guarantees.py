@@ -4,7 +4,6 @@ concurrent runs and transient faults, against a real Prefect API, moto behind a 
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import subprocess
@@ -196,11 +195,19 @@ def run_process(aws, env_extra: dict[str, str]) -> subprocess.Popen:
         ("before the notification", rf"PUT {BUCKET_PATH}state/ledger\.json", None, 3),
     ],
 )
-def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(aws, feeds, proxy, monkeypatch, boundary,
-                                                                 request_pattern, body, skip) -> None:
+def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
+    aws, feeds, proxy, monkeypatch, boundary, request_pattern, body, skip
+) -> None:
     holder: dict[str, subprocess.Popen] = {}
-    proxy.add(Fault(request_pattern, action="kill", body=body, skip=skip,
-                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    proxy.add(
+        Fault(
+            request_pattern,
+            action="kill",
+            body=body,
+            skip=skip,
+            on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL),
+        )
+    )
     holder["process"] = run_process(aws, {"PREFECT_API_URL": os.environ["PREFECT_API_URL"]})
     assert holder["process"].wait(timeout=300) == -signal.SIGKILL, boundary
 
@@ -218,8 +225,14 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(aws, feeds, prox
 
 def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, monkeypatch) -> None:
     holder: dict[str, subprocess.Popen] = {}
-    proxy.add(Fault(r"^POST /$", action="kill", body="Action=Publish",
-                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    proxy.add(
+        Fault(
+            r"^POST /$",
+            action="kill",
+            body="Action=Publish",
+            on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL),
+        )
+    )
     holder["process"] = run_process(aws, {})
     assert holder["process"].wait(timeout=300) == -signal.SIGKILL
 
@@ -236,8 +249,13 @@ def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, mo
 
 def test_a_second_run_while_one_holds_the_update_ends_cancelled_and_writes_nothing(aws, feeds, proxy) -> None:
     holder: dict[str, subprocess.Popen] = {}
-    proxy.add(Fault(rf"PUT {BUCKET_PATH}data/CPStotals\.csv", action="kill",
-                    on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)))
+    proxy.add(
+        Fault(
+            rf"PUT {BUCKET_PATH}data/CPStotals\.csv",
+            action="kill",
+            on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL),
+        )
+    )
     holder["process"] = run_process(aws, {})
     holder["process"].wait(timeout=300)
     versions_before = aws.client("s3").list_object_versions(Bucket=aws.bucket)["Versions"]

@@ -21,8 +21,14 @@ FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    return subprocess.run([str(Path(sys.executable).with_name("cps-covid")), *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=ROOT)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("cps-covid")), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def versions(aws, key: str) -> list[dict]:
@@ -43,7 +49,9 @@ def three_updates(aws, feeds):
     later = FEED + b'"09/23/2021","610212","ALBANY PARK","Student"\n'
     assert update(as_of=date(2021, 9, 23), source=feeds.route("/b.csv", Route(later)), return_state=True).is_completed()
     next_day = later + b'"09/24/2021","609772","ADDAMS","Student"\n'
-    assert update(as_of=date(2021, 9, 24), source=feeds.route("/c.csv", Route(next_day)), return_state=True).is_completed()
+    assert update(
+        as_of=date(2021, 9, 24), source=feeds.route("/c.csv", Route(next_day)), return_state=True
+    ).is_completed()
     return seed, after_first, first
 
 

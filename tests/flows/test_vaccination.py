@@ -214,17 +214,6 @@ def test_a_race_lost_after_the_first_write_still_reports_and_invalidates_both(aw
         ),
         (
             [
-                {
-                    "SchoolID": "60977",
-                    "OverallStudentCount": 10,
-                    "OverallOneDoseCount": "many",
-                    "OverallCompletedCount": 1.5,
-                }
-            ],
-            "row 1: CPS_School_ID='60977'",
-        ),
-        (
-            [
                 {"SchoolID": 609772, "OverallStudentCount": 10, "OverallOneDoseCount": 1, "OverallCompletedCount": 1},
                 {"SchoolID": 609772, "OverallStudentCount": 12, "OverallOneDoseCount": 1, "OverallCompletedCount": 1},
             ],
@@ -242,21 +231,13 @@ def test_invalid_figures_stop_the_run_before_anything_is_written(aws, source, fe
     assert [versions(aws, k) for k in KEYS] == [1, 1] and invalidated_paths(aws) == []
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (b'{"SchoolID": 609772}', "expected a JSON list of school records, got dict"),
-        (
-            b'[{"SchoolID": 609772, "OverallStudentCount": 3}]',
-            "record 1 has no field OverallOneDoseCount, OverallCompletedCount",
-        ),
-        (b'[{"SchoolID": 609772, "Overall', "malformed JSON at line 1"),
-    ],
-)
-def test_malformed_feeds_are_named(aws, source, feeds, body, expected) -> None:
+def test_a_malformed_feed_is_named(aws, source, feeds) -> None:
+    body = b'[{"SchoolID": 609772, "OverallStudentCount": 3}]'
     state, _, _ = run(as_of=AS_OF, source=feeds.route("/malformed.json", Route(body, "application/json")))
     assert state.is_failed()
-    assert expected in str(state.result(raise_on_failure=False))
+    assert "record 1 has no field OverallOneDoseCount, OverallCompletedCount" in str(
+        state.result(raise_on_failure=False)
+    )
     assert [versions(aws, k) for k in KEYS] == [1, 1]
 
 

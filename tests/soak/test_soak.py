@@ -66,8 +66,9 @@ def fault_free(feeds: list[tuple[date, bytes]], schools_csv: bytes, totals_csv: 
 def test_soak_500_runs_with_random_faults(aws, feeds, monkeypatch) -> None:
     seed_schools = (ROOT / "data/history-2021-09-22/allCpsCovidData.csv").read_bytes()
     seed_totals = (ROOT / "data/history-2021-09-22/CPStotals.csv").read_bytes()
-    schedule = synthetic_feeds(pd.read_csv(ROOT / "data/history-2021-09-22/allCpsCovidData.csv",
-                                           dtype={"CPS_School_ID": str}))
+    schedule = synthetic_feeds(
+        pd.read_csv(ROOT / "data/history-2021-09-22/allCpsCovidData.csv", dtype={"CPS_School_ID": str})
+    )
     expected_table, expected_notifications = fault_free(schedule, seed_schools, seed_totals)
 
     monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
@@ -90,11 +91,23 @@ def test_soak_500_runs_with_random_faults(aws, feeds, monkeypatch) -> None:
 
     published = aws.client("s3").get_object(Bucket=aws.bucket, Key=pipeline.SCHOOLS_KEY)["Body"].read()
     subjects = [n["subject"] for n in aws.sent_notifications() if n["topic_arn"] == aws.topic_arn]
-    RESULTS.write_text(json.dumps({
-        "runs": RUNS, "fault_rate": FAULT_RATE, "aws_requests": len(proxy.log), "aws_faults_injected": faults,
-        "run_states": states, "notifications": len(subjects), "expected_notifications": expected_notifications,
-        "seconds": round(elapsed, 1), "identical_history": published == expected_table,
-    }, indent=1) + "\n")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "runs": RUNS,
+                "fault_rate": FAULT_RATE,
+                "aws_requests": len(proxy.log),
+                "aws_faults_injected": faults,
+                "run_states": states,
+                "notifications": len(subjects),
+                "expected_notifications": expected_notifications,
+                "seconds": round(elapsed, 1),
+                "identical_history": published == expected_table,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
     assert final.is_completed()
     assert published == expected_table
