@@ -53,7 +53,7 @@ test: $(STAMP) browser lint
 
 # 500 runs over a month of synthetic feeds with 10% random faults (not part of make test).
 soak: $(STAMP)
-	$(BIN)/python -m pytest -m soak tests/soak -q -p no:cacheprovider
+	$(BIN)/python -m pytest -m soak tests/soak -q -s -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

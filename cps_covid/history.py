@@ -39,7 +39,7 @@ def read_table(payload: bytes, name: str) -> pd.DataFrame:
 
 
 def count_columns(schools: pd.DataFrame) -> list[str]:
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     return [*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days]
 
 
@@ -93,7 +93,7 @@ def typed_schools(schools: pd.DataFrame, name: str = "history") -> pd.DataFrame:
 
 def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
     """What the history suite looks at: identity, location and the totals' arithmetic per school."""
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     checks = schools[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, *WINDOWS, GTOTAL]].copy()
     checks.insert(0, ROW, schools.index + 2)
     checks["day_sum"] = row_sums(schools, layout.days)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ def season_totals_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _all_int64(frame: pd.DataFrame, columns: list[str]) -> bool:
-    kinds = dict(zip(frame.columns, frame.dtypes, strict=True))
+    kinds = dict(zip(frame.columns.tolist(), frame.dtypes.tolist(), strict=True))
     return all(kinds[c] == INT64 for c in columns)
 
 
@@ -131,9 +132,20 @@ def _window_columns(days: list[str]) -> dict[str, np.ndarray]:
 
 def _dates(days: list[str]) -> np.ndarray:
     """``YYYYMMDD`` column names as ``datetime64[D]`` (a name that is not a date raises ValueError)."""
-    if all(is_day_column(d) for d in days):
-        return np.array([f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in days], dtype="datetime64[D]")
+    if all(isinstance(d, str) for d in days):
+        return _parsed_dates(tuple(days))
     return pd.to_datetime(pd.Index(days), format="%Y%m%d").to_numpy().astype("datetime64[D]")
+
+
+@lru_cache(maxsize=8)
+def _parsed_dates(days: tuple[str, ...]) -> np.ndarray:
+    """Read-only, as the cache hands the same array to every caller with the same columns."""
+    if all(is_day_column(d) for d in days):
+        dates = np.array([f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in days], dtype="datetime64[D]")
+    else:
+        dates = pd.to_datetime(pd.Index(days), format="%Y%m%d").to_numpy().astype("datetime64[D]")
+    dates.setflags(write=False)
+    return dates
 
 
 def _day_plan(layout: HistoryLayout, as_of: date) -> tuple[list[str], list[str]]:
@@ -173,7 +185,9 @@ def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
-def _looked_up(new_ids: pd.DataFrame, profiles: pd.DataFrame) -> dict[str, list | np.ndarray] | None:
+def _looked_up(
+    new_ids: np.ndarray, feed_names: np.ndarray, profiles: pd.DataFrame
+) -> dict[str, list | np.ndarray] | None:
     """The left join of new ids and their profiles done with a dict: when every profile id is a unique str."""
     keys = profiles[SCHOOL_ID].tolist()
     if len(set(keys)) != len(keys) or not all(isinstance(k, str) for k in keys):
@@ -181,7 +195,7 @@ def _looked_up(new_ids: pd.DataFrame, profiles: pd.DataFrame) -> dict[str, list 
     by_id = dict(zip(keys, zip(profiles[SCHOOL], profiles[LATITUDE], profiles[LONGITUDE], strict=True), strict=True))
     missing = (None, np.nan, np.nan)
     ids, names, latitudes, longitudes, unprofiled = [], [], [], [], []
-    for school_id, feed_name in zip(new_ids[SCHOOL_ID], new_ids[SCHOOL], strict=True):
+    for school_id, feed_name in zip(new_ids, feed_names, strict=True):
         if not isinstance(school_id, str):
             return None
         name, latitude, longitude = by_id.get(school_id, missing)
@@ -215,11 +229,12 @@ def _new_school_rows(
     schools: pd.DataFrame, totals: pd.DataFrame, profiles: pd.DataFrame, columns: list[str]
 ) -> tuple[pd.DataFrame | None, list[Event]]:
     """Rows (only ``columns``, typed like ``schools``) for ids seen for the first time, with their events."""
-    new_ids = totals.loc[~totals[SCHOOL_ID].isin(schools[SCHOOL_ID]), [SCHOOL_ID, SCHOOL]]
-    if new_ids.empty:
+    unseen = ~totals[SCHOOL_ID].isin(schools[SCHOOL_ID]).to_numpy()
+    if not unseen.any():
         return None, []
-    found = _looked_up(new_ids, profiles)
+    found = _looked_up(totals[SCHOOL_ID].to_numpy()[unseen], totals[SCHOOL].to_numpy()[unseen], profiles)
     if found is None:  # the general case: a left join (a profile listed twice adds the school twice)
+        new_ids = totals.loc[unseen, [SCHOOL_ID, SCHOOL]]
         joined = new_ids.merge(profiles, on=SCHOOL_ID, how="left", suffixes=("_feed", ""))
         fallback = joined[f"{SCHOOL}_feed"].fillna("SCHOOL " + joined[SCHOOL_ID])
         found = {
@@ -230,10 +245,21 @@ def _new_school_rows(
             "unprofiled": joined[SCHOOL].isna().to_numpy(),
         }
     count = len(found[SCHOOL_ID])
-    data: dict[str, object] = {c: np.zeros(count, dtype=INT64) for c in columns}
-    for column in (SCHOOL, SCHOOL_ID, LATITUDE, LONGITUDE):
-        data[column] = np.asarray(found[column], dtype=object if column in (SCHOOL, SCHOOL_ID) else None)
-    rows = pd.DataFrame(data, index=range(count)).astype(schools.dtypes[columns].to_dict())
+    if schools.columns.is_unique:
+        data: dict[str, object] = {c: np.zeros(count, dtype=INT64) for c in columns}
+        for column in (SCHOOL, SCHOOL_ID, LATITUDE, LONGITUDE):
+            data[column] = np.asarray(found[column], dtype=object if column in (SCHOOL, SCHOOL_ID) else None)
+        rows = pd.DataFrame(data, index=range(count))
+        wanted = dict(zip(schools.columns.tolist(), schools.dtypes.tolist(), strict=True))
+        built = dict(zip(rows.columns.tolist(), rows.dtypes.tolist(), strict=True))
+        differing = {c: wanted[c] for c in columns if built[c] != wanted[c]}
+        if differing:  # astype of a column already of its type changes nothing: only the others are cast
+            rows = rows.astype(differing)
+    else:
+        rows = pd.DataFrame(0, index=range(count), columns=columns)
+        for column in (SCHOOL, SCHOOL_ID, LATITUDE, LONGITUDE):
+            rows[column] = found[column]
+        rows = rows.astype(schools.dtypes[columns].to_dict())
     unprofiled = found["unprofiled"]
     events = [
         Event(
@@ -254,7 +280,7 @@ def _new_school_rows(
 
 def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Add zero-filled day columns up to ``as_of`` so there is one per calendar day."""
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     days, missing = _day_plan(layout, as_of)
     if not missing:
         return schools
@@ -271,7 +297,7 @@ def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
     The season total (``gTotal`` minus carry-overs) is what the source confirms,
     so a mismatch is put on the latest carry-over column (the closed seasons).
     """
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     day_sum = row_sums(schools, layout.days)
     drift = day_sum - schools[GTOTAL]
     bad = drift != 0
@@ -311,7 +337,7 @@ def add_new_schools(
 
 def recompute_windows(schools: pd.DataFrame) -> pd.DataFrame:
     """7/14/21-day totals by calendar day, ending at the latest day column."""
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     if not layout.days:
         return schools
     windows = {}
@@ -338,7 +364,7 @@ def _apply_by_steps(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, pr
     schools = with_day_columns(history, as_of)
     schools, repaired = repair_drift(schools)
     schools, added = add_new_schools(schools, totals, profiles)
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     carried = row_sums(schools, layout.carry_overs) if layout.carry_overs else 0
     delta = _delta(schools[SCHOOL_ID], schools[GTOTAL] - carried, totals)
     schools = schools.assign(**{day: schools[day] + delta, GTOTAL: schools[GTOTAL] + delta})
@@ -364,12 +390,13 @@ def _vectorisable(history: pd.DataFrame, layout: HistoryLayout) -> bool:
 
 def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
     """The same merge with every count in one column-major int64 matrix: one copy of the history in all."""
-    layout = HistoryLayout.of(history.columns)
+    layout = HistoryLayout.of(history.columns.tolist())
     days, _ = _day_plan(layout, as_of)
     day = day_column(as_of)
     placed, counted = {*layout.days, *layout.trailing}, {*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days}
-    fixed = [c for c in history.columns if c not in placed]
-    others = [c for c in history.columns if c not in counted]
+    names = history.columns.tolist()
+    fixed = [c for c in names if c not in placed]
+    others = [c for c in names if c not in counted]
 
     rows, added = _new_school_rows(history, totals, profiles, others)
     base = history[others]
@@ -447,17 +474,19 @@ def apply_feed(
     history already counts for the season (``gTotal`` minus carry-overs); they
     land in the ``as_of`` day column, negative when the district removed cases.
     """
-    totals = totals.loc[~totals[SCHOOL_ID].isin(ignore_ids)]
+    ignored = totals[SCHOOL_ID].isin(ignore_ids).to_numpy()
+    if ignored.any():
+        totals = totals.loc[~ignored]
     if SCHOOL not in totals:
         totals = totals.assign(**{SCHOOL: pd.NA})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
-    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
+    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns.tolist())) else _apply_by_steps
     schools, delta, events = merge(history, totals, as_of, profiles)
 
     day = day_column(as_of)
-    moved = delta != 0
-    changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta[moved])
+    moved = delta.to_numpy() != 0
+    changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta.to_numpy()[moved])
     events += [
         Event("correction", sid, name, f"season total went down by {-n}: applied as {n} on {day}")
         for sid, name, n in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], strict=True)
@@ -468,7 +497,7 @@ def apply_feed(
 
 def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
     """``CPStotals.csv`` recomputed from the per-school table, so it can never drift."""
-    layout = HistoryLayout.of(schools.columns)
+    layout = HistoryLayout.of(schools.columns.tolist())
     daily = column_sums(schools, layout.days)
     dates = _dates(layout.days)
     if daily.dtype == INT64 and (np.diff(dates) > np.timedelta64(0, "D")).all():
@@ -491,10 +520,13 @@ def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
             "14DayAvg": sums[14] / 14,
         }
     )
-    return table[TOTALS_COLUMNS]
+    return table if list(table.columns) == TOTALS_COLUMNS else table[TOTALS_COLUMNS]
 
 
 def transposed(schools: pd.DataFrame) -> pd.DataFrame:
     """``newFormatTest.csv``: one row per former column, one column per school."""
-    out = schools.set_index(SCHOOL).T.reset_index()
-    return out.rename(columns={"index": SCHOOL})
+    flipped = schools.set_index(SCHOOL).T
+    clashing = flipped.columns.isin([SCHOOL, "index", "level_0"]).any()
+    if flipped.index.name is None and not clashing:
+        return flipped.reset_index(names=SCHOOL)  # what the rename below does, without walking every label
+    return flipped.reset_index().rename(columns={"index": SCHOOL})

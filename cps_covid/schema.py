@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import pandas as pd
 
@@ -48,16 +49,23 @@ class HistoryLayout:
 
     @classmethod
     def of(cls, columns: pd.Index | list[str]) -> HistoryLayout:
-        columns = list(columns)
-        missing = [c for c in LEADING_COLUMNS if c not in columns]
-        if missing:
-            raise KeyError(f"missing column(s) {', '.join(missing)}")
-        rest = columns[columns.index(GTOTAL) + 1 :]
-        first_day = next((i for i, c in enumerate(rest) if is_day_column(c)), len(rest))
-        after = rest[first_day:]
-        last_day = max((i for i, c in enumerate(after) if is_day_column(c)), default=-1)
-        return cls(
-            carry_overs=rest[:first_day],
-            days=after[: last_day + 1],
-            trailing=after[last_day + 1 :],
-        )
+        columns = tuple(columns)
+        if not all(isinstance(c, str) for c in columns):
+            return cls(*(list(part) for part in _layout(columns)))
+        # a merge asks for the layout of the same few hundred columns several times
+        return cls(*(list(part) for part in _cached_layout(columns)))
+
+
+def _layout(columns: tuple) -> tuple[tuple, tuple, tuple]:
+    """(carry-overs, days, trailing) of a per-school table's columns."""
+    missing = [c for c in LEADING_COLUMNS if c not in columns]
+    if missing:
+        raise KeyError(f"missing column(s) {', '.join(missing)}")
+    rest = columns[columns.index(GTOTAL) + 1 :]
+    first_day = next((i for i, c in enumerate(rest) if is_day_column(c)), len(rest))
+    after = rest[first_day:]
+    last_day = max((i for i, c in enumerate(after) if is_day_column(c)), default=-1)
+    return rest[:first_day], after[: last_day + 1], after[last_day + 1 :]
+
+
+_cached_layout = lru_cache(maxsize=8)(_layout)

@@ -84,6 +84,8 @@ def test_soak_500_runs_with_random_faults(aws, feeds, monkeypatch) -> None:
             url = feeds.route(f"/soak-{number}.json", Route(payload, "application/json", failures=failures))
             state = update(as_of=day, source=url, return_state=True)
             states[state.name] = states.get(state.name, 0) + 1
+            if (number + 1) % 25 == 0:  # shown with -s: a 40-minute run should say where it is
+                print(f"soak: {number + 1}/{RUNS} runs, {time.monotonic() - started:.0f} s, {states}", flush=True)
         proxy.clear()
         final = update(as_of=schedule[-1][0], source=url, return_state=True)
     elapsed = time.monotonic() - started
