@@ -4,7 +4,9 @@ Point ``AWS_ENDPOINT_URL`` at it. A fault matches ``"METHOD /path?query"`` (and
 optionally the body, e.g. ``Action=Publish`` for SNS) by regular expression and
 applies a number of times, or at random with a seeded probability. ``kill``
 calls back (to SIGKILL a flow process) before the request is forwarded, so a
-test can stop a real run exactly at a write boundary.
+test can stop a real run exactly at a write boundary; ``after`` forwards the
+request, calls back, and only then answers, so a concurrent writer lands
+exactly between a run's read and its write (``proxy.on(method, path, action)``).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
+
+from cps_covid.local.loopback import LoopbackServer, read_body
 
 
 @dataclass
@@ -25,7 +29,8 @@ class Fault:
     request: str
     """Regular expression searched in ``"METHOD /path?query"``."""
     action: str = "fail"
-    """``fail`` (answer ``status``/``code``), ``slow`` (wait ``seconds``, then forward), ``drop`` (close), ``kill``."""
+    """``fail`` (answer ``status``/``code``), ``slow`` (wait ``seconds``, then forward), ``drop`` (close),
+    ``kill`` (call ``on_kill``, then close), ``after`` (forward, call ``then``, answer)."""
     body: str | None = None
     status: int = 503
     code: str = "SlowDown"
@@ -36,6 +41,9 @@ class Fault:
     probability: float = 1.0
     seconds: float = 0.0
     on_kill: Callable[[], None] | None = None
+    then: Callable[[], None] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set once ``then`` has run (or once ``on_kill`` has)."""
     applied: int = 0
 
     def matches(self, line: str, body: bytes) -> bool:
@@ -61,37 +69,33 @@ def _error_body(path: str, code: str) -> bytes:
     return f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>".encode()
 
 
-@dataclass
-class FaultProxy:
-    upstream: str
-    seed: int = 0
-    faults: list[Fault] = field(default_factory=list)
-    log: list[tuple[str, str]] = field(default_factory=list)
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 
-    def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
+class FaultProxy(LoopbackServer):
+    """``with FaultProxy(moto_url) as proxy: proxy.add(Fault(...)); proxy.on("PUT", path, act); proxy.url``."""
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __init__(self, upstream: str, seed: int = 0) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.log: list[tuple[str, str]] = []
+        """``("METHOD /path?query", action)`` per request, ``forward`` when no fault applied."""
+        self._random = random.Random(seed)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def on(self, method: str, path: str, action: Callable[[], None], times: int = 1) -> threading.Event:
+        """Run ``action`` after forwarding the next ``times`` requests for exactly ``path``, before answering."""
+        request = rf"^{re.escape(method.upper())} {re.escape(path)}(\?|$)"
+        return self.add(Fault(request, action="after", then=action, times=times)).done
 
     def clear(self) -> None:
         with self._lock:
@@ -109,7 +113,6 @@ class FaultProxy:
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
-        target = urlparse(self.upstream)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -118,42 +121,53 @@ class FaultProxy:
                 pass
 
             def _relay(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                line = f"{self.command} {self.path}"
-                fault = proxy._choose(line, body)
-                if fault is not None and fault.action == "kill":
-                    if fault.on_kill:
+                body = read_body(self)
+                fault = proxy._choose(f"{self.command} {self.path}", body)
+                if fault is not None and fault.action in ("kill", "drop"):
+                    if fault.action == "kill" and fault.on_kill:
                         fault.on_kill()
-                    self.close_connection = True
-                    return
-                if fault is not None and fault.action == "drop":
+                        fault.done.set()
                     self.close_connection = True
                     return
                 if fault is not None and fault.action == "fail":
                     payload = _error_body(urlparse(self.path).path, fault.code)
-                    self.send_response(fault.status)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    self._answer(fault.status, "", [("Content-Type", "application/xml")], payload)
                     return
                 if fault is not None and fault.action == "slow":
                     time.sleep(fault.seconds)
+                status, reason, headers, data = self._forward(body)
+                if fault is not None and fault.action == "after" and fault.then:
+                    try:
+                        fault.then()
+                    finally:
+                        fault.done.set()
+                self._answer(status, reason, headers, data)
+
+            def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+                target = urlparse(proxy.upstream)
                 upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-                upstream.request(self.command, self.path, body=body or None, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    upstream.request(self.command, self.path, body=body or None, headers=headers)
+                    answer = upstream.getresponse()
+                    return answer.status, answer.reason, answer.getheaders(), answer.read()
+                finally:
+                    upstream.close()
+
+            def _answer(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+                self.send_response(status, reason or None)
+                for name, value in headers:
+                    if name.lower() not in HOP_BY_HOP | {"transfer-encoding", "content-length"}:
                         self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
+                else:
+                    length = next((v for k, v in headers if k.lower() == "content-length"), None)
+                    if length is not None:
+                        self.send_header("Content-Length", length)
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
-                upstream.close()
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
 

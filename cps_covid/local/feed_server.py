@@ -13,9 +13,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from cps_covid.local.loopback import LoopbackServer
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Route:
     """Set when a request for this route arrives."""
 
 
-class FeedServer:
+class FeedServer(LoopbackServer):
     """``with FeedServer() as server: server.route("/feed.csv", Route(...)); server.url("/feed.csv")``."""
 
     def __init__(self) -> None:
@@ -44,23 +46,7 @@ class FeedServer:
         self.request_times: dict[str, list[float]] = {}
         self.on_profile_request: Callable[[], None] | None = None
         """Called when a profile is asked for: lets a test act at a known point of a run."""
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__()
 
     def url(self, path: str) -> str:
         return self.base_url + path

@@ -16,9 +16,11 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
+
+from cps_covid.local.loopback import LoopbackServer
 
 
 @dataclass
@@ -37,32 +39,23 @@ class Fault:
     """Answer only once this is set (or after 30 s): the client times out first, not knowing the outcome."""
 
 
-class StandIn:
-    """Base: a threaded loopback server; subclasses answer ``handle(method, path, headers, body)``."""
+class StandIn(LoopbackServer):
+    """Base: a loopback server that records requests; subclasses answer ``handle(method, path, headers, body)``."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
+        super().__init__()
 
     def __exit__(self, *exc: object) -> None:
         for fault in self.faults:
             if fault.hold is not None:
                 fault.hold.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base_url
 
     def fail(self, *faults: Fault) -> None:
         """Answer the next requests with these faults, in order, before answering normally again."""

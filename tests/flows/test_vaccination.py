@@ -14,7 +14,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from cps_covid import history, merge, pipeline, vaccination
-from cps_covid.local.aws_proxy import AwsProxy
+from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
 from flows.update import update
 from flows.vaccination import vaccination_update
@@ -168,7 +168,7 @@ def test_a_case_update_published_during_the_merge_is_kept_and_merged_into(aws, s
         for key in (pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY):
             s3.put_object(Bucket=aws.bucket, Key=key, Body=theirs[key][0])
 
-    with AwsProxy(aws.endpoint_url) as proxy:
+    with FaultProxy(aws.endpoint_url) as proxy:
         done = proxy.on("GET", f"/{aws.bucket}/{pipeline.SCHOOLS_KEY}", case_flow_publishes)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         state, _, artifacts = run(as_of=AS_OF)
@@ -190,7 +190,7 @@ def test_a_race_lost_after_the_first_write_still_reports_and_invalidates_both(aw
     def other_writer() -> None:
         aws.client("s3").put_object(Bucket=aws.bucket, Key=pipeline.TRANSPOSED_KEY, Body=theirs)
 
-    with AwsProxy(aws.endpoint_url) as proxy:
+    with FaultProxy(aws.endpoint_url) as proxy:
         done = proxy.on("PUT", f"/{aws.bucket}/{pipeline.SCHOOLS_KEY}", other_writer)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         state, _, _ = run(as_of=AS_OF)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cps_covid import archive, pipeline
-from cps_covid.local.aws_proxy import AwsProxy
+from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
 from flows.update import update
 
@@ -79,7 +79,7 @@ def test_a_concurrent_index_writer_stops_the_run_before_anything_is_published(aw
     def other_run_writes_the_index() -> None:
         aws.client("s3").put_object(Bucket=aws.bucket, Key=archive.INDEX_KEY, Body=theirs)
 
-    with AwsProxy(aws.endpoint_url) as proxy:
+    with FaultProxy(aws.endpoint_url) as proxy:
         proxy.on("GET", f"/{aws.bucket}/{archive.INDEX_KEY}", other_run_writes_the_index)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         state = update(as_of=date(2021, 9, 23), return_state=True)
