@@ -7,6 +7,7 @@ Throttling and 5xx answers are retried by botocore's standard retry mode.
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING, Any
 
 from cps_covid.errors import AwsCallFailed
@@ -44,6 +45,18 @@ def session(credentials_block: str = "") -> boto3.Session:
 
 
 def client(service: str, credentials_block: str = "") -> Any:
+    """One client per service and configuration for the process: building one parses the service model
+    (about half a second for S3), and clients, unlike sessions, are safe to share between task threads."""
+    return _client(service, credentials_block, _aws_environment())
+
+
+def _aws_environment() -> tuple[tuple[str, str], ...]:
+    """What boto3 reads from the environment (endpoint, region, keys): a change means a new client."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+
+
+@functools.lru_cache(maxsize=32)
+def _client(service: str, credentials_block: str, environment: tuple[tuple[str, str], ...]) -> Any:
     return session(credentials_block).client(service, config=retry_config())
 
 
