@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cps_covid.errors import InputError
-from cps_covid.merge import row_sums
+from cps_covid.merge import row_sums, window_sums
 from cps_covid.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS, WINDOWS, HistoryLayout
 
 ROW = "_row"
@@ -100,6 +100,9 @@ def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
     checks["carry_over_sum"] = row_sums(schools, layout.carry_overs) if layout.carry_overs else 0
     checks["season_total"] = checks[GTOTAL] - checks["carry_over_sum"]
     checks["latest_day"] = layout.days[-1] if layout.days else ""
+    # the windows as their day columns give them: with corrections (negative cells) 14Total may be below 7Total
+    for column, values in (window_sums(schools) or {c: 0 for c in WINDOWS}).items():
+        checks[f"days_{column}"] = values
     return checks
 
 

@@ -337,9 +337,15 @@ def add_new_schools(
 
 def recompute_windows(schools: pd.DataFrame) -> pd.DataFrame:
     """7/14/21-day totals by calendar day, ending at the latest day column."""
+    windows = window_sums(schools)
+    return schools.assign(**windows) if windows else schools
+
+
+def window_sums(schools: pd.DataFrame) -> dict[str, np.ndarray]:
+    """``7Total``/``14Total``/``21Total`` as the day columns give them (none when there are no day columns)."""
     layout = HistoryLayout.of(schools.columns.tolist())
     if not layout.days:
-        return schools
+        return {}
     windows = {}
     if schools.columns.is_unique and _all_int64(schools, layout.days):
         for column, positions in _window_columns(layout.days).items():
@@ -348,7 +354,7 @@ def recompute_windows(schools: pd.DataFrame) -> pd.DataFrame:
         values = schools[layout.days].to_numpy()
         for column, positions in _window_columns(layout.days).items():
             windows[column] = values[:, positions].sum(axis=1)
-    return schools.assign(**windows)
+    return windows
 
 
 # --- the merge ---------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import date, datetime
@@ -214,6 +215,27 @@ def test_a_correction_alone_still_publishes_the_page(make_schools, make_totals):
     assert "newcases.html" in publication.objects
     assert publication.subject == "CPS COVID update: 0 new cases (Sep. 23, 2021)"
     assert "Corrections (cases removed by the district): ADDAMS (-2)" in publication.message
+
+
+def test_a_correction_inside_the_14_day_window_publishes(make_schools, make_totals):
+    """Found by the soak: a -1 ten days back makes 14Total lower than 7Total, which is right, not invalid."""
+    days = [f"202109{d:02d}" for d in range(1, 23)]
+    schools = make_schools(days, {"609772": [2] + [0] * 21, "609773": [0] * 22})
+    corrected = merge.apply_feed(schools, make_totals(**{"609772": 1}), date(2021, 9, 13))
+    later = merge.apply_feed(corrected.schools, make_totals(**{"609772": 1, "609773": 3}), AS_OF)
+    addams = later.schools.set_index("CPS_School_ID").loc["609772"]
+    assert (addams["7Total"], addams["14Total"], addams["21Total"]) == (0, -1, -1)
+
+    publication = pipeline.build_publication(later, AS_OF, UPDATED, "https://cpscovid.com")
+
+    assert all(report.success for report in publication.reports)
+
+
+def test_windows_that_disagree_with_their_days_are_never_published(make_schools, make_totals):
+    result = merge.apply_feed(make_schools(["20210922"], {"609772": [1]}), make_totals(**{"609772": 3}), AS_OF)
+    stale = dataclasses.replace(result, schools=result.schools.assign(**{"7Total": [1]}))
+    with pytest.raises(ValidationFailed, match=r"on 7Total, days_7Total failed .*7Total=1"):
+        pipeline.build_publication(stale, AS_OF, UPDATED, "https://cpscovid.com")
 
 
 def test_drift_is_never_published(real_schools):
