@@ -143,7 +143,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
             "PREFECT_API_URL": api_url,
             "PREFECT_HOME": str(HOME / "client"),
             "PREFECT_LOGGING_LEVEL": "WARNING",
-            "BENCH_RUNS": "orchestrated,plain" if quick else ",".join(["orchestrated"] + ["orchestrated", "plain"] * 4),
+            "BENCH_RUNS": "orchestrated,plain" if quick else ",".join(["orchestrated"] + ["orchestrated", "plain"] * 8),
         }
         _started_and_imported("import flows.update", child_env)  # bytecode written once, untimed
         child_env["BENCH_SPAWNED_AT"] = repr(time.time())
@@ -168,7 +168,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
         r["wall_s"] - sum(t["run_s"] or 0.0 for t in r.get("task_runs", [])) - glue for r in warm
     )
 
-    import_rounds = 1 if quick else 7
+    import_rounds = 1 if quick else 15
     imports = import_times(import_rounds)
     # the best of several interleaved starts: other processes on the machine only ever add to a start time
     flow_import, base_import = min(imports["flow"]), min(imports["baseline"])

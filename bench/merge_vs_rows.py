@@ -26,7 +26,7 @@ from datetime import date
 import pandas as pd
 
 from bench.common import FEEDS_DIR, HISTORY_DIR, Section, Target, interleaved, ratio, seconds
-from bench.row_reference import merge_by_rows
+from bench.row_reference import apply_feed_by_rows, district_totals_by_rows, merge_by_rows
 from cps_covid import history, merge
 from cps_covid.feed import parse_feed
 from cps_covid.pipeline import profiles_frame
@@ -66,6 +66,21 @@ def by_rows(data: dict) -> tuple[merge.MergeResult, pd.DataFrame, pd.DataFrame]:
     return merge_by_rows(
         data["schools"], data["totals"], AS_OF, profiles=data["profiles"], ignore_ids=data["ignore_ids"]
     )
+
+
+def merge_only(data: dict) -> pd.DataFrame:
+    """The merge proper (cells, windows, district totals), without the transposition both do with pandas."""
+    result = merge.apply_feed(
+        data["schools"], data["totals"], AS_OF, profiles=data["profiles"], ignore_ids=data["ignore_ids"]
+    )
+    return merge.district_totals(result.schools)
+
+
+def merge_only_by_rows(data: dict) -> pd.DataFrame:
+    result = apply_feed_by_rows(
+        data["schools"], data["totals"], AS_OF, profiles=data["profiles"], ignore_ids=data["ignore_ids"]
+    )
+    return district_totals_by_rows(result.schools)
 
 
 def check_equal(ours: tuple, reference: tuple) -> None:
@@ -112,12 +127,14 @@ def run(*, quick: bool = False) -> Section:
 
     rounds = 1 if quick else 7
     repeats = (
-        {"vectorised": 3, "floor": 3, "job": 3, "pandas": 3}
+        {"vectorised": 3, "merge": 3, "floor": 3, "job": 3, "pandas": 3}
         if quick
-        else {k: 15 for k in ("vectorised", "floor", "job", "pandas")}
+        else {k: 15 for k in ("vectorised", "merge", "floor", "job", "pandas")}
     )
     timings = interleaved(
         {
+            "rows_merge": lambda: merge_only_by_rows(data),
+            "merge": lambda: merge_only(data),
             "rows": lambda: by_rows(data),
             "vectorised": lambda: vectorised(data),
             "floor": floor,
@@ -127,7 +144,8 @@ def run(*, quick: bool = False) -> Section:
         rounds,
         repeats,
     )
-    speedup = timings["rows"].median / timings["vectorised"].median
+    speedup = timings["rows_merge"].median / timings["merge"].median
+    with_transposition = timings["rows"].median / timings["vectorised"].median
     over_floor = timings["job"].median / timings["floor"].median
     section = Section(
         "merge_vs_rows",
@@ -136,6 +154,8 @@ def run(*, quick: bool = False) -> Section:
         ["what", "median", "best", "runs"],
     )
     labels = {
+        "rows_merge": "row-by-row reference: merge + district totals",
+        "merge": "vectorised: apply_feed + district_totals",
         "rows": "row-by-row reference (merge + totals + transposed)",
         "vectorised": "vectorised: apply_feed + district_totals + transposed",
         "floor": "floor: read 2 CSVs + write 3 CSVs (project reader/writer)",
@@ -147,7 +167,15 @@ def run(*, quick: bool = False) -> Section:
         section.rows.append(
             {"what": label, "median": seconds(timing.median), "best": seconds(timing.best), "runs": len(timing.runs)}
         )
-    section.rows.append({"what": "rows / vectorised", "median": ratio(speedup), "best": "", "runs": ""})
+    section.rows.append({"what": "rows / vectorised: the merge", "median": ratio(speedup), "best": "", "runs": ""})
+    section.rows.append(
+        {
+            "what": "rows / vectorised: with the transposition (DataFrame.transpose in both)",
+            "median": ratio(with_transposition),
+            "best": "",
+            "runs": "",
+        }
+    )
     section.rows.append({"what": "merge job / floor", "median": ratio(over_floor), "best": "", "runs": ""})
     section.rows.append(
         {
@@ -172,10 +200,14 @@ def run(*, quick: bool = False) -> Section:
         "transposed table and the CSV bytes of all three files.",
         "Ratios are of medians measured in alternation in this same run. Validation (Great Expectations) is "
         "not part of the merge and is not timed here.",
+        "The target compares the merge proper (set cells, recompute windows, district totals), as the old "
+        "process is described; newFormatTest.csv is a pandas DataFrame.transpose in both implementations, "
+        "so its few milliseconds are shown in the second ratio, not in the target's.",
     ]
     section.data = {
         "equal": True,
         "speedup": speedup,
+        "speedup_with_transposition": with_transposition,
         "job_over_floor": over_floor,
         "seconds": {name: {"median": t.median, "best": t.best, "runs": len(t.runs)} for name, t in timings.items()},
     }

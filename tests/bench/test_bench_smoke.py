@@ -70,9 +70,10 @@ def test_merge_vs_rows_on_the_real_history() -> None:
     section = merge_vs_rows.run(quick=True)
 
     assert section.data["equal"] is True
-    assert set(section.data["seconds"]) == {"rows", "vectorised", "floor", "job", "pandas"}
+    assert set(section.data["seconds"]) == {"rows_merge", "merge", "rows", "vectorised", "floor", "job", "pandas"}
     assert all(figures["runs"] >= 1 for figures in section.data["seconds"].values())
     assert section.data["speedup"] > 0 and section.data["job_over_floor"] > 0
+    assert section.data["speedup_with_transposition"] > 0
     assert [t.met is not None for t in section.targets] == [True, True]
     assert "518 schools, 295 day columns" in section.title
 
