@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -127,21 +128,22 @@ def run_child(
     return json.loads(lines[-1]), usage.ru_maxrss * 1024  # ru_maxrss is in kilobytes on Linux
 
 
-def self_peak_rss() -> int:
-    """This process's peak RSS so far (VmHWM), in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
+def _proc_bytes(path: str, field: str) -> int:
+    """A ``field: N kB`` line of a /proc file, in bytes (0 when absent)."""
+    with open(path) as lines:
+        for line in lines:
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def self_peak_rss() -> int:
+    """This process's peak RSS so far (VmHWM), in bytes."""
+    return _proc_bytes("/proc/self/status", "VmHWM")
 
 
 def available_memory() -> int:
-    with open("/proc/meminfo") as info:
-        for line in info:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _proc_bytes("/proc/meminfo", "MemAvailable")
 
 
 def load_average() -> str:
@@ -160,12 +162,8 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     total = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                total = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        total = _proc_bytes("/proc/meminfo", "MemTotal")
     versions = {}
     for module in ("pandas", "numpy", "prefect"):
         try:

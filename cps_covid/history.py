@@ -24,7 +24,6 @@ BATCH_CELLS = 1 << 20
 """Cells formatted at a time by the int64 writer (bounded memory at any table size)."""
 CONSOLIDATE_CELLS = 1 << 22
 """``typed_schools`` copies tables up to this size into one block per dtype."""
-"""Cells formatted at a time by the int64 writer (bounded memory at any table size)."""
 
 
 def read_table(payload: bytes, name: str) -> pd.DataFrame:
@@ -39,7 +38,7 @@ def read_table(payload: bytes, name: str) -> pd.DataFrame:
 
 
 def count_columns(schools: pd.DataFrame) -> list[str]:
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     return [*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days]
 
 
@@ -93,7 +92,7 @@ def typed_schools(schools: pd.DataFrame, name: str = "history") -> pd.DataFrame:
 
 def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
     """What the history suite looks at: identity, location and the totals' arithmetic per school."""
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     checks = schools[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, *WINDOWS, GTOTAL]].copy()
     checks.insert(0, ROW, schools.index + 2)
     checks["day_sum"] = row_sums(schools, layout.days)

@@ -26,7 +26,6 @@ from cps_covid.schema import (
     LONGITUDE,
     SCHOOL,
     SCHOOL_ID,
-    TOTALS_COLUMNS,
     WINDOWS,
     HistoryLayout,
     column_day,
@@ -131,15 +130,16 @@ def _window_columns(days: list[str]) -> dict[str, np.ndarray]:
 
 
 def _dates(days: list[str]) -> np.ndarray:
-    """``YYYYMMDD`` column names as ``datetime64[D]`` (a name that is not a date raises ValueError)."""
-    if all(isinstance(d, str) for d in days):
-        return _parsed_dates(tuple(days))
-    return pd.to_datetime(pd.Index(days), format="%Y%m%d").to_numpy().astype("datetime64[D]")
+    """``YYYYMMDD`` column names as ``datetime64[D]`` (a name that is not a date raises ValueError).
+
+    Read-only: the cache hands the same array to every caller with the same columns. Day columns are
+    always ``str`` (``HistoryLayout`` finds them by pattern), so their tuple is a safe cache key.
+    """
+    return _parsed_dates(tuple(days))
 
 
 @lru_cache(maxsize=8)
 def _parsed_dates(days: tuple[str, ...]) -> np.ndarray:
-    """Read-only, as the cache hands the same array to every caller with the same columns."""
     if all(is_day_column(d) for d in days):
         dates = np.array([f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in days], dtype="datetime64[D]")
     else:
@@ -280,7 +280,7 @@ def _new_school_rows(
 
 def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Add zero-filled day columns up to ``as_of`` so there is one per calendar day."""
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     days, missing = _day_plan(layout, as_of)
     if not missing:
         return schools
@@ -297,7 +297,7 @@ def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
     The season total (``gTotal`` minus carry-overs) is what the source confirms,
     so a mismatch is put on the latest carry-over column (the closed seasons).
     """
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     day_sum = row_sums(schools, layout.days)
     drift = day_sum - schools[GTOTAL]
     bad = drift != 0
@@ -343,7 +343,7 @@ def recompute_windows(schools: pd.DataFrame) -> pd.DataFrame:
 
 def window_sums(schools: pd.DataFrame) -> dict[str, np.ndarray]:
     """``7Total``/``14Total``/``21Total`` as the day columns give them (none when there are no day columns)."""
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     if not layout.days:
         return {}
     windows = {}
@@ -370,7 +370,7 @@ def _apply_by_steps(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, pr
     schools = with_day_columns(history, as_of)
     schools, repaired = repair_drift(schools)
     schools, added = add_new_schools(schools, totals, profiles)
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     carried = row_sums(schools, layout.carry_overs) if layout.carry_overs else 0
     delta = _delta(schools[SCHOOL_ID], schools[GTOTAL] - carried, totals)
     schools = schools.assign(**{day: schools[day] + delta, GTOTAL: schools[GTOTAL] + delta})
@@ -396,7 +396,7 @@ def _vectorisable(history: pd.DataFrame, layout: HistoryLayout) -> bool:
 
 def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
     """The same merge with every count in one column-major int64 matrix: one copy of the history in all."""
-    layout = HistoryLayout.of(history.columns.tolist())
+    layout = HistoryLayout.of(history.columns)
     days, _ = _day_plan(layout, as_of)
     day = day_column(as_of)
     placed, counted = {*layout.days, *layout.trailing}, {*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days}
@@ -487,7 +487,7 @@ def apply_feed(
         totals = totals.assign(**{SCHOOL: pd.NA})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
-    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns.tolist())) else _apply_by_steps
+    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
     schools, delta, events = merge(history, totals, as_of, profiles)
 
     day = day_column(as_of)
@@ -503,7 +503,7 @@ def apply_feed(
 
 def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
     """``CPStotals.csv`` recomputed from the per-school table, so it can never drift."""
-    layout = HistoryLayout.of(schools.columns.tolist())
+    layout = HistoryLayout.of(schools.columns)
     daily = column_sums(schools, layout.days)
     dates = _dates(layout.days)
     if daily.dtype == INT64 and (np.diff(dates) > np.timedelta64(0, "D")).all():
@@ -515,7 +515,7 @@ def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
         daily.index = pd.to_datetime(daily.index, format="%Y%m%d")
         running = daily.cumsum().to_numpy()
         sums = {n: daily.rolling(f"{n}D").sum().astype("int64").to_numpy() for n in (7, 14)}
-    table = pd.DataFrame(
+    return pd.DataFrame(  # keys in the order of TOTALS_COLUMNS
         {
             "date": np.asarray(layout.days, dtype="int64"),
             "daily": daily.to_numpy(),
@@ -526,7 +526,6 @@ def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
             "14DayAvg": sums[14] / 14,
         }
     )
-    return table if list(table.columns) == TOTALS_COLUMNS else table[TOTALS_COLUMNS]
 
 
 def transposed(schools: pd.DataFrame) -> pd.DataFrame:

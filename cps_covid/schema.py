@@ -49,7 +49,8 @@ class HistoryLayout:
 
     @classmethod
     def of(cls, columns: pd.Index | list[str]) -> HistoryLayout:
-        columns = tuple(columns)
+        # Index.tolist() returns the labels in one step; iterating an Index walks its array label by label
+        columns = tuple(columns.tolist() if isinstance(columns, pd.Index) else columns)
         if not all(isinstance(c, str) for c in columns):
             return cls(*(list(part) for part in _layout(columns)))
         # a merge asks for the layout of the same few hundred columns several times
