@@ -93,6 +93,11 @@ class Publication:
         return self.message is not None
 
 
+def notification_subject(result: merge.MergeResult, as_of: date) -> str:
+    """The subscribers' subject line: the update's new cases (corrections do not subtract from it)."""
+    return render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), as_of)
+
+
 def build_publication(
     result: merge.MergeResult,
     as_of: date,
@@ -123,7 +128,7 @@ def build_publication(
     if with_page or not result.changes.empty:
         objects[PAGE_KEY] = (render.newcases_page(day_cases, as_of, site_url, arrivals), HTML_TYPE)
     if not result.changes.empty:
-        subject = render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), as_of)
+        subject = notification_subject(result, as_of)
         message = render.message(result.changes, day_cases, as_of, updated_at, site_url)
     return Publication(objects, subject, message, result, reports)
 

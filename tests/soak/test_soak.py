@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cps_covid import history, merge, pipeline, render
+from cps_covid import history, merge, pipeline
 from cps_covid.local.fault_proxy import Fault, FaultProxy
 from cps_covid.local.feed_server import Route
+from cps_covid.settings import DEFAULT_IGNORE_IDS
 from flows.update import update
 
 pytestmark = [pytest.mark.soak, pytest.mark.usefixtures("prefect_api")]
@@ -56,9 +57,9 @@ def fault_free(feeds: list[tuple[date, bytes]], schools_csv: bytes, totals_csv: 
     for day, payload in feeds:
         feed = pipeline.read_feed(payload, "feed")
         hist = pipeline.read_history(schools_csv, totals_csv, ("a", "b"))
-        result = pipeline.apply(feed, hist, day, ignore_ids=frozenset({"610377", "610012", "609703"}))
+        result = pipeline.apply(feed, hist, day, ignore_ids=DEFAULT_IGNORE_IDS)
         if not result.changes.empty:
-            subjects.append(render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), day))
+            subjects.append(pipeline.notification_subject(result, day))
         schools_csv = history.csv_bytes(result.schools)
         totals_csv = history.csv_bytes(merge.district_totals(result.schools))
     return schools_csv, subjects
