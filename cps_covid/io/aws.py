@@ -28,12 +28,6 @@ def retry_config() -> Config:
     return Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}, connect_timeout=10, read_timeout=30)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "RETRY_CONFIG":  # the module constant it used to be, built when first asked for
-        return retry_config()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def session(credentials_block: str = "") -> boto3.Session:
     if credentials_block:
         from prefect_aws import AwsCredentials
