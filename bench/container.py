@@ -8,7 +8,7 @@ real history), the loopback feed and a Prefect API on loopback.
 
 Split, on the host's clock (the container shares its kernel): image start
 (``docker run`` until the container's Python runs its first line), imports
-(``from flows.update import update``), the run (flow call to Completed), and
+(``from flows.update import run_update``), the run (flow call to Completed), and
 exit (the last line printed until ``docker run --rm`` returns).
 """
 
@@ -28,10 +28,10 @@ started_at = time.time()
 import json
 from datetime import date
 clock = time.perf_counter()
-from flows.update import update
+from flows.update import run_update
 imports = time.perf_counter() - clock
 clock = time.perf_counter()
-state = update(as_of=date(2021, 9, 23), return_state=True)
+state = run_update(as_of=date(2021, 9, 23))
 run = time.perf_counter() - clock
 print(json.dumps({"started_at": started_at, "imports_s": imports, "run_s": run, "state": state.name,
                   "completed": state.is_completed(), "done_at": time.time()}), flush=True)
@@ -110,7 +110,7 @@ def run(*, quick: bool = False, api_url: str | None = None, docker: str = "docke
             "time": seconds(image_start),
             "notes": "",
         },
-        {"what": "imports (from flows.update import update)", "time": seconds(answer["imports_s"]), "notes": ""},
+        {"what": "imports (from flows.update import run_update)", "time": seconds(answer["imports_s"]), "notes": ""},
         {"what": "run (flow call to Completed)", "time": seconds(answer["run_s"]), "notes": f"state {answer['state']}"},
         {"what": "exit (container stop and removal)", "time": seconds(exit_s), "notes": ""},
         {"what": "cold container start to a Completed run", "time": seconds(total), "notes": "docker run to return"},

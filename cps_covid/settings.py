@@ -145,7 +145,8 @@ def _prefect_values() -> Mapping[str, object]:
     """The Prefect variable, when a Prefect API is configured and holds it."""
     from prefect.variables import Variable
 
-    value = Variable.get(PREFECT_VARIABLE, default=None)
+    # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
+    value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)
     if value is None:
         return {}
     if isinstance(value, str):

@@ -60,10 +60,10 @@ def main(out: Path, prefect_home: Path) -> int:
         )
         print(f"moto server {endpoint}; feed {os.environ['CPS_COVID_SOURCE_URL']}; Prefect API: ephemeral")
 
-        from flows.update import update
+        from flows.update import run_update
         from tasks.report import RunSummary
 
-        summary = RunSummary(**update(as_of=AS_OF))
+        summary = RunSummary(**run_update(as_of=AS_OF).result())
         print()
         print(summary.text())
         for sent in emulated.sent_notifications():

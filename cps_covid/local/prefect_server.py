@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,12 +52,15 @@ def wait_healthy(api_url: str, process: subprocess.Popen, deadline_seconds: floa
 
 
 @contextmanager
-def prefect_server(home: Path, deadline_seconds: float = 180) -> Iterator[str]:
-    """``prefect server start`` on 127.0.0.1 and a free port; yields the API URL."""
+def prefect_server(
+    home: Path, deadline_seconds: float = 180, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``prefect server start`` on 127.0.0.1 and a free port, ``settings`` (PREFECT_*) added; yields the API URL."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | server_environment(home)
+    env |= dict(settings or {})
     log = home / "server.log"
     prefect = Path(sys.executable).with_name("prefect")
     with log.open("w") as out:

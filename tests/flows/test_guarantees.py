@@ -18,7 +18,7 @@ from cps_covid import merge, pipeline
 from cps_covid.ledger import LEDGER_KEY, Ledger
 from cps_covid.local.fault_proxy import Fault, FaultProxy
 from cps_covid.local.feed_server import Route
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,12 +81,12 @@ def proxy(aws, monkeypatch):
 
 
 def test_rerunning_a_past_day_with_its_feed_changes_no_byte(aws, feeds) -> None:
-    assert update(as_of=AS_OF, return_state=True).is_completed()
+    assert run_update(as_of=AS_OF).is_completed()
     url = feeds.route("/24.csv", Route(with_extra_cases({"610212": 2}, FEED.replace(b"09/23/2021", b"09/24/2021"))))
-    assert update(as_of=date(2021, 9, 24), source=url, return_state=True).is_completed()
+    assert run_update(as_of=date(2021, 9, 24), source=url).is_completed()
     before = {k: read(aws, k) for k in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.PAGE_KEY)}
 
-    again = update(as_of=AS_OF, return_state=True)
+    again = run_update(as_of=AS_OF)
 
     summary = again.result()
     assert summary["written"] == [] and any("already applied" in e for e in summary["events"])
@@ -98,10 +98,10 @@ def test_rerunning_a_past_day_with_its_feed_changes_no_byte(aws, feeds) -> None:
 
 
 def test_second_update_of_the_day_says_what_is_new_and_the_day_totals(aws, feeds) -> None:
-    assert update(as_of=AS_OF, return_state=True).is_completed()
+    assert run_update(as_of=AS_OF).is_completed()
     later = feeds.route("/later.csv", Route(with_extra_cases({"609772": 1, "610499": 2})))
 
-    state = update(as_of=AS_OF, source=later, return_state=True)
+    state = run_update(as_of=AS_OF, source=later)
 
     summary = state.result()
     assert summary["new_cases"] == 3 and summary["schools_affected"] == 2
@@ -119,10 +119,10 @@ def test_second_update_of_the_day_says_what_is_new_and_the_day_totals(aws, feeds
 
 
 def test_a_lower_season_total_is_a_flagged_negative_correction(aws, feeds) -> None:
-    assert update(as_of=AS_OF, return_state=True).is_completed()
+    assert run_update(as_of=AS_OF).is_completed()
     url = feeds.route("/fewer.csv", Route(without_cases("609772", 1)))
 
-    state = update(as_of=AS_OF, source=url, return_state=True)
+    state = run_update(as_of=AS_OF, source=url)
 
     summary = state.result()
     assert any(e.startswith("[correction] ADDAMS (609772)") for e in summary["events"])
@@ -135,13 +135,13 @@ def test_a_season_reset_stops_until_the_operator_names_the_new_season(aws, feeds
     reset = feeds.route("/reset.csv", Route(b'"CPS School ID"\n"609772"\n"610212"\n'))
     before = read(aws, pipeline.SCHOOLS_KEY)
 
-    stopped = update(as_of=date(2022, 8, 30), source=reset, return_state=True)
+    stopped = run_update(as_of=date(2022, 8, 30), source=reset)
 
     assert stopped.is_failed()
     assert "rerun with new_season=NAME" in str(stopped.result(raise_on_failure=False))
     assert read(aws, pipeline.SCHOOLS_KEY) == before
 
-    state = update(as_of=date(2022, 8, 30), source=reset, new_season="SY2122", return_state=True)
+    state = run_update(as_of=date(2022, 8, 30), source=reset, new_season="SY2122")
 
     assert state.is_completed(), state.message
     table = schools(aws).set_index("CPS_School_ID")
@@ -153,7 +153,7 @@ def test_a_season_reset_stops_until_the_operator_names_the_new_season(aws, feeds
 
 def test_an_outlier_is_flagged_not_dropped(aws, feeds) -> None:
     url = feeds.route("/spike.csv", Route(with_extra_cases({"610212": 30})))
-    summary = update(as_of=AS_OF, source=url, return_state=True).result()
+    summary = run_update(as_of=AS_OF, source=url).result()
     assert any(e.startswith("[outlier] ALBANY PARK (610212): 31 cases") for e in summary["events"])
     assert schools(aws).set_index("CPS_School_ID").loc["610212", "20210923"] == 31
 
@@ -162,7 +162,7 @@ def test_an_outlier_is_flagged_not_dropped(aws, feeds) -> None:
 
 
 def test_every_payload_is_archived_unchanged_with_its_source_and_the_ledger_says_what_was_applied(aws, feeds) -> None:
-    summary = update(as_of=AS_OF, return_state=True).result()
+    summary = run_update(as_of=AS_OF).result()
 
     raw = aws.client("s3").get_object(Bucket=aws.bucket, Key=summary["raw_key"])
     assert raw["Body"].read() == FEED
@@ -212,7 +212,7 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
     assert holder["process"].wait(timeout=300) == -signal.SIGKILL, boundary
 
     monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
-    state = update(as_of=AS_OF, return_state=True)
+    state = run_update(as_of=AS_OF)
 
     assert state.is_completed(), state.message
     assert_published_set_is_consistent(aws)
@@ -237,7 +237,7 @@ def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, mo
     assert holder["process"].wait(timeout=300) == -signal.SIGKILL
 
     monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
-    summary = update(as_of=AS_OF, return_state=True).result()
+    summary = run_update(as_of=AS_OF).result()
 
     assert subjects(aws) == []
     assert any("may not have reached subscribers" in w for w in summary["warnings"])
@@ -260,7 +260,7 @@ def test_a_second_run_while_one_holds_the_update_ends_cancelled_and_writes_nothi
     holder["process"].wait(timeout=300)
     versions_before = aws.client("s3").list_object_versions(Bucket=aws.bucket)["Versions"]
 
-    state = update(as_of=AS_OF, return_state=True)
+    state = run_update(as_of=AS_OF)
 
     assert state.is_cancelled()
     assert "is still being published" in state.message
@@ -298,7 +298,7 @@ def test_s3_slowdown_sns_throttling_and_cloudfront_errors_are_retried(aws, feeds
     proxy.add(Fault(r"POST /2020-05-31/distribution/.*/invalidation", status=503, code="ServiceUnavailable", times=2))
     proxy.add(Fault(r"^POST /$", body="Action=Publish", status=400, code="Throttling", times=2))
 
-    state = update(as_of=AS_OF, return_state=True)
+    state = run_update(as_of=AS_OF)
 
     assert state.is_completed(), state.message
     assert [a for _, a in proxy.log].count("fail") == 6
@@ -309,7 +309,7 @@ def test_s3_slowdown_sns_throttling_and_cloudfront_errors_are_retried(aws, feeds
 def test_a_permanent_s3_failure_names_the_system_and_the_next_run_finishes(aws, feeds, proxy, monkeypatch) -> None:
     proxy.add(Fault(rf"PUT {BUCKET_PATH}data/CPStotals\.csv", status=500, code="InternalError", times=0))
 
-    failed = update(as_of=AS_OF, return_state=True)
+    failed = run_update(as_of=AS_OF)
 
     assert failed.is_failed()
     message = str(failed.result(raise_on_failure=False))
@@ -318,6 +318,6 @@ def test_a_permanent_s3_failure_names_the_system_and_the_next_run_finishes(aws, 
     proxy.clear()
     monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
 
-    assert update(as_of=AS_OF, return_state=True).is_completed()
+    assert run_update(as_of=AS_OF).is_completed()
     assert_published_set_is_consistent(aws)
     assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]

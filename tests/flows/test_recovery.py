@@ -12,7 +12,7 @@ import pytest
 
 from cps_covid import pipeline
 from cps_covid.local.feed_server import Route
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,13 @@ def read(aws, key: str) -> bytes:
 @pytest.fixture
 def three_updates(aws, feeds):
     seed = versions(aws, pipeline.SCHOOLS_KEY)[0]["VersionId"]
-    assert update(as_of=date(2021, 9, 23), return_state=True).is_completed()
+    assert run_update(as_of=date(2021, 9, 23)).is_completed()
     after_first = datetime.now(UTC)
     first = read(aws, pipeline.SCHOOLS_KEY)
     later = FEED + b'"09/23/2021","610212","ALBANY PARK","Student"\n'
-    assert update(as_of=date(2021, 9, 23), source=feeds.route("/b.csv", Route(later)), return_state=True).is_completed()
+    assert run_update(as_of=date(2021, 9, 23), source=feeds.route("/b.csv", Route(later))).is_completed()
     next_day = later + b'"09/24/2021","609772","ADDAMS","Student"\n'
-    assert update(
-        as_of=date(2021, 9, 24), source=feeds.route("/c.csv", Route(next_day)), return_state=True
-    ).is_completed()
+    assert run_update(as_of=date(2021, 9, 24), source=feeds.route("/c.csv", Route(next_day))).is_completed()
     return seed, after_first, first
 
 

@@ -13,7 +13,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from cps_covid import pipeline
 from cps_covid.local.feed_server import Route
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -42,7 +42,7 @@ def read(aws, key: str) -> bytes:
 
 
 def run(**parameters):
-    state = update(return_state=True, **parameters)
+    state = run_update(**parameters)
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(state.state_details.flow_run_id)
         artifacts = client.read_artifacts(

@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from cps_covid import history, merge, pipeline, vaccination
 from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
-from flows.update import update
+from flows.update import run_update
 from flows.vaccination import vaccination_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -122,7 +122,7 @@ def test_a_case_update_after_the_vaccination_update_keeps_its_columns(aws, sourc
     assert run(as_of=AS_OF)[0].is_completed()
     with_figures = table(read(aws, pipeline.SCHOOLS_KEY)).set_index("CPS_School_ID")[vaccination.COLUMNS]
 
-    state = update(as_of=AS_OF, return_state=True)
+    state = run_update(as_of=AS_OF)
 
     assert state.is_completed(), state.message
     schools = table(read(aws, pipeline.SCHOOLS_KEY))

@@ -21,7 +21,7 @@ from cps_covid import history, merge, pipeline
 from cps_covid.local.fault_proxy import Fault, FaultProxy
 from cps_covid.local.feed_server import Route
 from cps_covid.settings import DEFAULT_IGNORE_IDS
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = [pytest.mark.soak, pytest.mark.usefixtures("prefect_api")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,12 +84,12 @@ def test_soak_500_runs_with_random_faults(aws, feeds, monkeypatch) -> None:
         for number, (day, payload) in enumerate(schedule):
             failures = [(503, {})] if rng.random() < FAULT_RATE else []
             url = feeds.route(f"/soak-{number}.json", Route(payload, "application/json", failures=failures))
-            state = update(as_of=day, source=url, return_state=True)
+            state = run_update(as_of=day, source=url)
             states[state.name] = states.get(state.name, 0) + 1
             if (number + 1) % 25 == 0:  # shown with -s: a 40-minute run should say where it is
                 print(f"soak: {number + 1}/{RUNS} runs, {time.monotonic() - started:.0f} s, {states}", flush=True)
         proxy.clear()
-        final = update(as_of=schedule[-1][0], source=url, return_state=True)
+        final = run_update(as_of=schedule[-1][0], source=url)
     elapsed = time.monotonic() - started
     faults = sum(1 for _, action in proxy.log if action != "forward")
 

@@ -11,7 +11,7 @@ import pytest
 from cps_covid import archive, pipeline
 from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -39,7 +39,7 @@ def invalidated(aws) -> list[str]:
 
 
 def run(**parameters):
-    state = update(return_state=True, **parameters)
+    state = run_update(**parameters)
     assert state.is_completed(), state.message
     return state.result()
 
@@ -82,7 +82,7 @@ def test_a_concurrent_index_writer_stops_the_run_before_anything_is_published(aw
     with FaultProxy(aws.endpoint_url) as proxy:
         proxy.on("GET", f"/{aws.bucket}/{archive.INDEX_KEY}", other_run_writes_the_index)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        state = update(as_of=date(2021, 9, 23), return_state=True)
+        state = run_update(as_of=date(2021, 9, 23))
 
     assert state.is_failed()
     assert "historical/index.json changed since this run read it" in str(state.result(raise_on_failure=False))

@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from cps_covid import social
 from cps_covid.local.social_servers import Fault, GraphApiStandIn, XApiStandIn
-from flows.update import update
+from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -48,7 +48,7 @@ def channels(aws, feeds, monkeypatch) -> Iterator[tuple[XApiStandIn, GraphApiSta
 
 
 def run(**parameters):
-    state = update(return_state=True, **parameters)
+    state = run_update(**parameters)
     assert state.is_completed(), state.message
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
