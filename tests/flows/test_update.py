@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import date
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
 from cps_covid import pipeline
 from cps_covid.local.feed_server import Route
@@ -266,3 +267,31 @@ def test_settings_come_from_the_prefect_variable(aws, feeds, monkeypatch) -> Non
         Variable.unset("cps_covid_settings")
     assert state.is_completed(), state.message
     assert len(versions(aws, pipeline.PAGE_KEY)) == 1
+
+
+def test_a_run_is_on_the_async_engine_with_one_api_client_for_its_tasks(aws, feeds, monkeypatch) -> None:
+    """The sync engine holds every run up to a second at its end (its heartbeat thread); in an async flow
+    each synchronous task would open its own API client (about 55 ms each) but for the flow's shared one."""
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from flows.update import update
+
+    opened: list[object] = []
+    original = SyncPrefectClient.__init__
+
+    def counted(self, *args, **kwargs) -> None:
+        opened.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncPrefectClient, "__init__", counted)
+    state = run_update(as_of=AS_OF, dry_run=True)
+    monkeypatch.undo()
+
+    assert state.is_completed(), state.message
+    assert inspect.iscoroutinefunction(update.fn)
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    assert len(task_runs) >= 8
+    assert len(opened) <= 3, f"{len(opened)} API clients opened for {len(task_runs)} task runs"
