@@ -55,10 +55,14 @@ def inputs() -> dict:
     }
 
 
-def vectorised(data: dict) -> tuple[merge.MergeResult, pd.DataFrame, pd.DataFrame]:
-    result = merge.apply_feed(
+def _applied(data: dict) -> merge.MergeResult:
+    return merge.apply_feed(
         data["schools"], data["totals"], AS_OF, profiles=data["profiles"], ignore_ids=data["ignore_ids"]
     )
+
+
+def vectorised(data: dict) -> tuple[merge.MergeResult, pd.DataFrame, pd.DataFrame]:
+    result = _applied(data)
     return result, merge.district_totals(result.schools), merge.transposed(result.schools)
 
 
@@ -70,10 +74,7 @@ def by_rows(data: dict) -> tuple[merge.MergeResult, pd.DataFrame, pd.DataFrame]:
 
 def merge_only(data: dict) -> pd.DataFrame:
     """The merge proper (cells, windows, district totals), without the transposition both do with pandas."""
-    result = merge.apply_feed(
-        data["schools"], data["totals"], AS_OF, profiles=data["profiles"], ignore_ids=data["ignore_ids"]
-    )
-    return merge.district_totals(result.schools)
+    return merge.district_totals(_applied(data).schools)
 
 
 def merge_only_by_rows(data: dict) -> pd.DataFrame:

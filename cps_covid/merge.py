@@ -65,6 +65,11 @@ class MergeResult:
     def new_cases(self) -> int:
         return int(self.changes["new_cases"].sum())
 
+    @property
+    def added_cases(self) -> int:
+        """The cases this update adds, as subscribers are told: corrections do not subtract from it."""
+        return int(self.changes["new_cases"].clip(lower=0).sum())
+
     def day_cases(self) -> pd.DataFrame:
         """The day's cumulative list: every school with cases in today's column."""
         rows = self.schools[self.schools[self.day] != 0]

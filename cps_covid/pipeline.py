@@ -94,8 +94,8 @@ class Publication:
 
 
 def notification_subject(result: merge.MergeResult, as_of: date) -> str:
-    """The subscribers' subject line: the update's new cases (corrections do not subtract from it)."""
-    return render.subject(int(result.changes["new_cases"].clip(lower=0).sum()), as_of)
+    """The subscribers' subject line: the cases the update adds."""
+    return render.subject(result.added_cases, as_of)
 
 
 def build_publication(

@@ -188,7 +188,7 @@ def apply_update(as_of: date | None, source: str | None, dry_run: bool, new_seas
     publication = render_outputs(result, as_of, now, settings.site_url, with_entry.arrivals(entry.as_of))
 
     writes = plan_writes(publication.objects, _etags(published))
-    summary.new_cases = int(result.changes["new_cases"].clip(lower=0).sum())
+    summary.new_cases = result.added_cases
     summary.schools_affected = int((result.changes["new_cases"] > 0).sum())
     summary.changes = changes
     summary.planned = [w.key for w in writes]
