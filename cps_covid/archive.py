@@ -1,11 +1,12 @@
-"""The case archive: each past day's "new cases" page and an index of them (pure).
+"""The case archive: each past day's "new cases" page and a per-month index of them (pure).
 
-Replaces the old DynamoDB table and its query Lambda. The index is one small
-JSON list (a row per day with cases: about 180 rows and 15 KB a school year),
-served by CloudFront like the rest of the site; the archive page filters it by
-month in the browser (``row.date.startsWith("2021-09")``). A query endpoint
-would add a server, a database and their failure modes to answer what one
-cached GET and a string prefix answer already.
+Replaces the old DynamoDB table and its query Lambda. The front end's archive
+calendar (``historical/index.html``) asked that Lambda ``GET ...?date=YYYY-MM``
+and read ``{"YYYY-MM-DD": {"cases": "N", "url": "<page URL>"}}``; each month's
+answer is now a static object, ``historical/YYYY-MM.json``, with exactly that
+body, served and cached by CloudFront like the rest of the site. The calendar's
+fetch URL becomes ``https://cpscovid.com/historical/${year}-${fmtMonth}.json``
+(README, "The front end"): no server, database or query to run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from cps_covid.render import date_label
 from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, HistoryLayout, column_day, day_column
 
 PREFIX = "historical/"
-INDEX_KEY = "historical/index.json"
 INDEX_TYPE = "application/json"
 DAILY_FEED_PREFIX = "data/daily-json/"
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -51,13 +51,18 @@ class ArchivedDay:
     def key(self) -> str:
         return page_key(self.day)
 
-    def row(self) -> dict[str, object]:
-        return {
-            "date": self.day.isoformat(),
-            "total_cases": self.total_cases,
-            "schools": self.schools,
-            "url": f"/{self.key}",
-        }
+    @property
+    def index_key(self) -> str:
+        """``historical/YYYY-MM.json``: the month's index, the old archive query's answer for that month."""
+        return month_index_key(self.day)
+
+    def entry(self, site_url: str) -> dict[str, str]:
+        """The day's value in its month's index, as the old query returned it (cases as text, absolute URL)."""
+        return {"cases": str(self.total_cases), "url": f"{site_url.rstrip('/')}/{self.key}"}
+
+
+def month_index_key(day: date) -> str:
+    return f"{PREFIX}{day:%Y-%m}.json"
 
 
 def day_to_archive(schools: pd.DataFrame, as_of: date) -> ArchivedDay | None:
@@ -91,27 +96,26 @@ def page_shows_day(page: bytes, day: date) -> bool:
     return bool(found) and date_label(day).encode() in found.group(1)
 
 
-def read_index(payload: bytes | None, name: str = INDEX_KEY) -> list[dict]:
+def read_month_index(payload: bytes | None, name: str) -> dict[str, dict]:
+    """A month's index as stored: ``{"YYYY-MM-DD": {"cases": "N", "url": "..."}}`` (empty when absent)."""
     if payload is None:
-        return []
+        return {}
     try:
-        rows = json.loads(payload)
+        days = json.loads(payload)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"{name}: not valid JSON ({err}); fix or remove it, then rerun") from None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("date"), str) for r in rows):
-        raise InputError(f"{name}: expected a JSON list of rows with a date; fix or remove it, then rerun")
-    return rows
+    if not isinstance(days, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and "url" in v for k, v in days.items()
+    ):
+        shape = '{"YYYY-MM-DD": {"cases": "N", "url": "..."}}'
+        raise InputError(f"{name}: expected {shape}; fix or remove it, then rerun")
+    return days
 
 
-def index_with(payload: bytes | None, archived: ArchivedDay) -> bytes | None:
-    """The index with the day's row added (sorted by date), or ``None`` when the day is already in it."""
-    rows = read_index(payload)
-    if any(r["date"] == archived.day.isoformat() for r in rows):
+def month_index_with(payload: bytes | None, archived: ArchivedDay, site_url: str) -> bytes | None:
+    """The month's index with the day added (days in order), or ``None`` when the day is already in it."""
+    days = read_month_index(payload, archived.index_key)
+    if archived.day.isoformat() in days:
         return None
-    rows = sorted([*rows, archived.row()], key=lambda r: r["date"])
-    return ("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n").encode()
-
-
-def month_rows(payload: bytes, month: str) -> list[dict]:
-    """What the archive page shows for ``YYYY-MM``: the same prefix filter its script applies."""
-    return [r for r in read_index(payload) if r["date"].startswith(f"{month}-")]
+    days[archived.day.isoformat()] = archived.entry(site_url)
+    return (json.dumps(dict(sorted(days.items())), indent=1) + "\n").encode()

@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
     demo.add_argument("--out", type=Path, default=Path("demo-site"), help="where to copy what was published")
     demo.add_argument("--prefect-home", type=Path, default=Path(".prefect-demo"), help="the ephemeral API's home")
+    demo.add_argument(
+        "--cases-only",
+        action="store_true",
+        help="skip the vaccination flow (a front end of before 2022-04, which reads no vaccination rows)",
+    )
     return parser
 
 
@@ -130,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from cps_covid.local.demo import main as demo
 
-            return demo(out=args.out, prefect_home=args.prefect_home)
+            return demo(out=args.out, prefect_home=args.prefect_home, vaccination=not args.cases_only)
     except CpsCovidError as err:
         print(f"cps-covid {args.command}: {err}", file=sys.stderr)
         return 2

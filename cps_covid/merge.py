@@ -21,15 +21,18 @@ import numpy as np
 import pandas as pd
 
 from cps_covid.schema import (
+    ADMINISTRATIVE_ID,
     GTOTAL,
     LATITUDE,
     LONGITUDE,
     SCHOOL,
     SCHOOL_ID,
+    VACCINATION_COLUMNS,
     WINDOWS,
     HistoryLayout,
     column_day,
     day_column,
+    front_end_columns,
     is_day_column,
 )
 
@@ -470,6 +473,39 @@ def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, p
     return pd.concat(parts, axis=1), delta, repaired + added
 
 
+def name_order(names: np.ndarray, ids: np.ndarray, kept: int) -> np.ndarray:
+    """Row order with the rows from ``kept`` on (new schools) placed where they fall in name order.
+
+    The first ``kept`` rows keep their order (the real files are in name order
+    but for one renamed school, with ``ADMINISTRATIVE`` first). A new school goes
+    before the first kept school, ``ADMINISTRATIVE`` aside, whose name sorts
+    after it, so it appears at its place in the front end's "Select a School".
+    """
+    _, codes = np.unique(np.asarray(names, dtype=str), return_inverse=True)
+    codes = codes.astype(INT64) + 1
+    existing = np.where(np.asarray(ids[:kept], dtype=str) == ADMINISTRATIVE_ID, 0, codes[:kept])
+    before = np.searchsorted(np.maximum.accumulate(existing), codes[kept:], side="right")
+    primary = np.concatenate([2 * np.arange(kept) + 1, 2 * before])
+    secondary = np.concatenate([np.zeros(kept, dtype=INT64), codes[kept:]])
+    return np.lexsort((secondary, primary))
+
+
+def in_front_end_layout(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
+    """The table in ``schema.front_end_columns`` order, with an event naming what moved (nothing is dropped)."""
+    current = schools.columns.tolist()
+    order = front_end_columns(current)
+    if order == current:
+        return schools, []
+    vaccination = [c for c in VACCINATION_COLUMNS if c in current]
+    if vaccination and current[4 : 4 + len(vaccination)] != vaccination:
+        moved = f"{', '.join(vaccination)} moved after {SCHOOL_ID}, before the window columns"
+    else:
+        first = next(c for c, o in zip(current, order, strict=True) if c != o)
+        moved = f"{sum(c != o for c, o in zip(current, order, strict=True))} column(s) reordered, first {first}"
+    detail = f"columns put in the front end's layout ({moved}); no value changed"
+    return schools[order], [Event("layout", "*", "DISTRICT", detail)]
+
+
 def apply_feed(
     history: pd.DataFrame,
     totals: pd.DataFrame,
@@ -494,6 +530,10 @@ def apply_feed(
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
     merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
     schools, delta, events = merge(history, totals, as_of, profiles)
+    if len(schools) > len(history):
+        order = name_order(schools[SCHOOL].to_numpy(), schools[SCHOOL_ID].to_numpy(), len(history))
+        schools = schools.take(order).reset_index(drop=True)
+        delta = pd.Series(delta.to_numpy()[order], index=schools.index)
 
     day = day_column(as_of)
     moved = delta.to_numpy() != 0

@@ -165,7 +165,7 @@ def apply(
     """The merge with its guards: a season reset stops the run unless ``new_season`` closes the season first."""
     from cps_covid import outliers, season
 
-    schools = history.schools
+    schools, relaid = merge.in_front_end_layout(history.schools)
     if new_season and new_season not in schools.columns:
         schools = season.close_season(schools, new_season)
     elif not new_season:
@@ -175,5 +175,6 @@ def apply(
         result.events.insert(
             0, merge.Event("new-season", "*", "DISTRICT", f"season closed into carry-over column {new_season}")
         )
+    result.events[:0] = relaid
     result.events += outliers.flag_outliers(result.schools, result.changes, result.day)
     return result

@@ -38,10 +38,10 @@ def _number(value: float) -> str:
     return "" if pd.isna(value) else repr(float(value))
 
 
-def school_href(name: str, latitude: float, longitude: float) -> str:
-    """The dashboard's school page link, as the old page built it."""
+def school_href(site_url: str, name: str, latitude: float, longitude: float) -> str:
+    """The dashboard's school page link, as the old page built it, absolute: the same page is archived elsewhere."""
     query = urlencode({"name": name.replace(" ", "_"), "Lat": _number(latitude), "Long": _number(longitude)})
-    return f"school.html?{query}"
+    return f"{site_url.rstrip('/')}/school.html?{query}"
 
 
 def newcases_page(
@@ -58,7 +58,7 @@ def newcases_page(
     rows = [
         {
             "name": r[SCHOOL],
-            "href": school_href(r[SCHOOL], r[LATITUDE], r[LONGITUDE]),
+            "href": school_href(site_url, r[SCHOOL], r[LATITUDE], r[LONGITUDE]),
             "cases": int(r["cases"]),
             "arrived": ", ".join(f"{when} ({n:+d})" for when, n in arrivals.get(str(r.get(SCHOOL_ID, "")), [])),
         }

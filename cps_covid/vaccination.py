@@ -3,9 +3,10 @@
 The feed (``cps/SchoolCOVIDStudentVaccinationRate``) is a JSON list with
 ``SchoolID``, ``OverallStudentCount``, ``OverallOneDoseCount`` and
 ``OverallCompletedCount``; a null count means the district has none: 0. The
-figures go to ``Student_Count``, ``Vax_First_Dose`` and ``Vax_Complete`` after
-the day columns, where ``schema.HistoryLayout`` keeps "trailing" columns and
-the case merge leaves them alone; no case column is read or changed here.
+figures go to ``Student_Count``, ``Vax_Complete`` and ``Vax_First_Dose``, where
+``schema.front_end_columns`` puts them (after ``CPS_School_ID``: the front end
+reads them as rows 3-5 of ``newFormatTest.csv``); no case column is read or
+changed here.
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cps_covid.errors import InputError
-from cps_covid.schema import SCHOOL, SCHOOL_ID, HistoryLayout
+from cps_covid.merge import Event, in_front_end_layout
+from cps_covid.schema import SCHOOL_ID, VACCINATION_COLUMNS, HistoryLayout
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
 
 ID_FIELD = "SchoolID"
 FIELDS = {
     "OverallStudentCount": "Student_Count",
-    "OverallOneDoseCount": "Vax_First_Dose",
     "OverallCompletedCount": "Vax_Complete",
+    "OverallOneDoseCount": "Vax_First_Dose",
 }
-COLUMNS = list(FIELDS.values())
+COLUMNS = VACCINATION_COLUMNS
 ROW = "_row"
 SUITE = "vaccination_feed"
 
@@ -99,6 +101,8 @@ class VaccinationResult:
     """Schools in the vaccination feed but not (yet) in the case history: left for the case flow to add."""
     missing_ids: list[str]
     """Schools in the history the feed does not list: their figures are kept (0 when there were none)."""
+    events: list[Event]
+    """The table put into the front end's layout (a file with the columns elsewhere), if it was not."""
 
 
 def apply_figures(schools: pd.DataFrame, figures: pd.DataFrame) -> VaccinationResult:
@@ -127,10 +131,7 @@ def apply_figures(schools: pd.DataFrame, figures: pd.DataFrame) -> VaccinationRe
     out = schools.assign(**kept) if kept else schools
     if added:  # one concat, not one insert per column, into a table of hundreds of columns
         out = pd.concat([out, pd.DataFrame(added, index=schools.index)], axis=1)
-    return VaccinationResult(out, int(changed.sum()), unknown, missing)
-
-
-def names_of(schools: pd.DataFrame, ids: list[str]) -> list[str]:
-    """``NAME (id)`` labels for a report."""
-    found = schools.set_index(SCHOOL_ID)[SCHOOL]
-    return [f"{found.get(i, 'unknown school')} ({i})" for i in ids]
+    out, events = in_front_end_layout(out)
+    if added:  # the first figures are placed, not moved
+        events = []
+    return VaccinationResult(out, int(changed.sum()), unknown, missing, events)

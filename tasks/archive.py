@@ -1,4 +1,4 @@
-"""Archive tasks: the previous day's page and index row, and each day's raw feed.
+"""Archive tasks: the previous day's page and its month's index, and each day's raw feed.
 
 Every write is conditional (``IfNoneMatch`` for a new key, ``IfMatch`` for the
 index), so a concurrent run can never overwrite an archive row; both tasks are
@@ -20,19 +20,17 @@ from cps_covid.publish_plan import same_content
 from cps_covid.settings import Settings
 
 
-def archive_previous_day(schools: pd.DataFrame, as_of: date, settings: Settings, dry_run: bool = False) -> list[str]:
+def archive_previous_day(schools: pd.DataFrame, as_of: date, settings: Settings) -> list[str]:
     """On the first run of a new day: keep the last day's page as ``historical/<day>-cases.html`` and index it.
 
     Every other run has nothing to archive and makes no task run at all.
     """
     archived = archive.day_to_archive(schools, as_of)
-    return [] if archived is None else archive_day(schools, archived, settings, dry_run)
+    return [] if archived is None else archive_day(schools, archived, settings)
 
 
 @task(name="Archive the previous day", cache_policy=NO_CACHE)
-def archive_day(
-    schools: pd.DataFrame, archived: archive.ArchivedDay, settings: Settings, dry_run: bool = False
-) -> list[str]:
+def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: Settings) -> list[str]:
     """Runs before the update overwrites ``newcases.html``.
 
     The stored page is kept when it is that day's page, else the page is rendered from the day's column.
@@ -49,23 +47,21 @@ def archive_day(
         else:
             cases = archive.day_cases(schools, archived.day)
             page, origin = render.newcases_page(cases, archived.day, settings.site_url), "rendered from the history"
-        if not dry_run:
-            written = bucket.put(archived.key, page, content_type=pipeline.HTML_TYPE, tags=tags)
-            logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
-        notes.append(f"{'would archive' if dry_run else 'archived'} {archived.key} ({origin})")
+        written = bucket.put(archived.key, page, content_type=pipeline.HTML_TYPE, tags=tags)
+        logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
+        notes.append(f"archived {archived.key} ({origin})")
 
-    index = bucket.get(archive.INDEX_KEY)
-    updated = archive.index_with(index.body if index else None, archived)
+    index = bucket.get(archived.index_key)
+    updated = archive.month_index_with(index.body if index else None, archived, settings.site_url)
     if updated is not None:
-        if not dry_run:
-            etag = index.etag if index else None
-            written = bucket.put(archive.INDEX_KEY, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag)
-            if index is not None:  # a new key was never cached; a replaced one is
-                reference = f"archive-{archived.day.isoformat()}-{written.etag.strip(chr(34))}"
-                client = aws.client("cloudfront", settings.aws_credentials_block)
-                cloudfront.invalidate(client, settings.distribution_id, [f"/{archive.INDEX_KEY}"], reference)
+        etag = index.etag if index else None
+        written = bucket.put(archived.index_key, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag)
+        if index is not None:  # a new key was never cached; a replaced one is
+            reference = f"archive-{archived.day.isoformat()}-{written.etag.strip(chr(34))}"
+            client = aws.client("cloudfront", settings.aws_credentials_block)
+            cloudfront.invalidate(client, settings.distribution_id, [f"/{archived.index_key}"], reference)
         notes.append(
-            f"{'would add' if dry_run else 'added'} {archived.day.isoformat()} to {archive.INDEX_KEY} "
+            f"added {archived.day.isoformat()} to {archived.index_key} "
             f"({archived.total_cases} case(s) at {archived.schools} school(s))"
         )
     for note in notes:

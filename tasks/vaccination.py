@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from cps_covid import history, merge, pipeline, vaccination
+from cps_covid import history, pipeline, vaccination
 from cps_covid.errors import ConcurrentWriteError, InputError
 from cps_covid.io import aws, district, s3
 from cps_covid.publish_plan import PlannedWrite, plan_writes
@@ -45,6 +45,7 @@ class VaccinationSummary:
     attempts: int = 1
     invalidation_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +64,7 @@ class VaccinationSummary:
             lines.append(f"  CloudFront invalidation {self.invalidation_id}")
         if self.unknown_schools:
             lines.append(f"  not in the case history (ignored): {', '.join(self.unknown_schools)}")
+        lines += [f"  {e}" for e in self.events]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -83,6 +85,8 @@ class VaccinationSummary:
             f"Invalidation: `{self.invalidation_id}`",
             f"Attempts (412 from a concurrent writer): {self.attempts}",
         ]
+        if self.events:
+            lines += ["", "## Events"] + [f"- {e}" for e in self.events]
         if self.unknown_schools or self.warnings:
             lines += ["", "## Warnings"]
             lines += [f"- not in the case history, ignored: {s}" for s in self.unknown_schools]
@@ -128,7 +132,7 @@ def _read_and_merge(
     result = vaccination.apply_figures(schools, feed.figures)
     objects = {
         pipeline.SCHOOLS_KEY: (history.csv_bytes(result.schools), pipeline.CSV_TYPE),
-        pipeline.TRANSPOSED_KEY: (history.csv_bytes(merge.transposed(result.schools)), pipeline.CSV_TYPE),
+        pipeline.TRANSPOSED_KEY: (history.transposed_csv_bytes(result.schools), pipeline.CSV_TYPE),
     }
     return result, plan_writes(objects, {pipeline.SCHOOLS_KEY: stored.etag, pipeline.TRANSPOSED_KEY: transposed_etag})
 
@@ -153,6 +157,7 @@ def publish_vaccination(
             done.schools_in_feed, done.schools_updated = len(feed.figures), result.updated
             done.unknown_schools, done.unlisted_schools = result.unknown_ids, len(result.missing_ids)
             done.planned, done.warnings = [w.key for w in writes], feed.warnings
+            done.events = [str(e) for e in result.events]
         if summary.dry_run:
             return done
         try:

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cps_covid.cache_control import cache_control
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io.aws import failed
 
@@ -62,6 +63,7 @@ class Bucket:
                 Key=key,
                 Body=body,
                 ContentType=content_type,
+                CacheControl=cache_control(key),
                 Tagging=urlencode(tags),
                 **condition,
             )
@@ -92,7 +94,13 @@ def put_new(bucket: Bucket, key: str, body: bytes, *, content_type: str, metadat
     """Write an immutable object: refused (412) if the key exists, so nothing is ever replaced."""
     try:
         answer = bucket.client.put_object(
-            Bucket=bucket.name, Key=key, Body=body, ContentType=content_type, Metadata=metadata, IfNoneMatch="*"
+            Bucket=bucket.name,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            CacheControl=cache_control(key),
+            Metadata=metadata,
+            IfNoneMatch="*",
         )
     except ClientError as err:
         if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):

@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 
 from cps_covid import pipeline
+from cps_covid.cache_control import cache_control
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -115,4 +116,5 @@ def seed_history(emulated: Emulated, history_dir: Path) -> None:
     for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY):
         path = history_dir / Path(key).name
         if path.exists():
-            s3.put_object(Bucket=emulated.bucket, Key=key, Body=path.read_bytes(), ContentType=pipeline.CSV_TYPE)
+            body, kind = path.read_bytes(), pipeline.CSV_TYPE
+            s3.put_object(Bucket=emulated.bucket, Key=key, Body=body, ContentType=kind, CacheControl=cache_control(key))

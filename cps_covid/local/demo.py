@@ -43,7 +43,7 @@ def download_site(emulated, out: Path) -> list[Path]:
     return saved
 
 
-def main(out: Path, prefect_home: Path) -> int:
+def main(out: Path, prefect_home: Path, vaccination: bool = True) -> int:
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.update(prefect_environment(prefect_home.resolve()))
     from cps_covid.local.aws_emulator import moto_server, provision, seed_history
@@ -69,11 +69,13 @@ def main(out: Path, prefect_home: Path) -> int:
         for sent in emulated.sent_notifications():
             print(f"\nSNS message to {sent['topic_arn']}\nSubject: {sent['subject']}\n\n{sent['message']}")
 
-        from flows.vaccination import vaccination_update
-        from tasks.vaccination import VaccinationSummary
+        if vaccination:
+            from flows.vaccination import vaccination_update
+            from tasks.vaccination import VaccinationSummary
 
-        print(f"\nThe vaccination update (cps-vaccination-update) on {os.environ['CPS_COVID_VACCINATION_SOURCE_URL']}:")
-        print(VaccinationSummary(**vaccination_update(as_of=AS_OF)).text())
+            url = os.environ["CPS_COVID_VACCINATION_SOURCE_URL"]
+            print(f"\nThe vaccination update (cps-vaccination-update) on {url}:")
+            print(VaccinationSummary(**vaccination_update(as_of=AS_OF)).text())
         saved = download_site(emulated, out)
         print(f"Published objects copied to {out}/:")
         for path in saved:

@@ -15,11 +15,10 @@ def test_the_first_run_of_a_day_archives_the_last_day_with_cases(make_schools) -
     schools = make_schools(["20210921", "20210922"], {"609772": [1, 2], "610212": [0, 3], "609695": [4, 0]})
     found = archive.day_to_archive(schools, date(2021, 9, 23))
     assert found == archive.ArchivedDay(date(2021, 9, 22), 5, 2)
-    assert found.row() == {
-        "date": "2021-09-22",
-        "total_cases": 5,
-        "schools": 2,
-        "url": "/historical/2021-09-22-cases.html",
+    assert found.index_key == "historical/2021-09.json"
+    assert found.entry("https://cpscovid.com/") == {  # the body of the old archive query, absolute URL
+        "cases": "5",
+        "url": "https://cpscovid.com/historical/2021-09-22-cases.html",
     }
     assert archive.day_to_archive(schools, date(2021, 9, 26)).day == date(2021, 9, 22)  # after days without runs
 
@@ -43,24 +42,29 @@ def test_the_stored_page_is_recognised_by_its_date(make_schools) -> None:
     assert list(archive.day_cases(schools, date(2021, 9, 22))["CPS_School_ID"]) == ["609772"]
 
 
-def test_the_index_gets_each_day_once_in_date_order() -> None:
-    first = archive.index_with(None, archive.ArchivedDay(date(2021, 9, 22), 74, 58))
-    second = archive.index_with(first, archive.ArchivedDay(date(2021, 9, 21), 40, 30))
-    assert [r["date"] for r in json.loads(second)] == ["2021-09-21", "2021-09-22"]
-    assert archive.index_with(second, archive.ArchivedDay(date(2021, 9, 22), 1, 1)) is None
-    lines = second.decode().splitlines()  # one row per line: diffs between versions stay readable
-    assert lines[0] == "[" and lines[-1] == "]" and json.loads(lines[2]) == json.loads(second)[1]
-    october = archive.index_with(second, archive.ArchivedDay(date(2021, 10, 1), 9, 4))
-    assert [r["date"] for r in archive.month_rows(october, "2021-09")] == ["2021-09-21", "2021-09-22"]
-    assert [r["date"] for r in archive.month_rows(october, "2021-10")] == ["2021-10-01"]
+SITE = "https://cpscovid.com"
+
+
+def test_a_month_index_gets_each_day_once_in_date_order_as_the_old_query_answered() -> None:
+    first = archive.month_index_with(None, archive.ArchivedDay(date(2021, 9, 22), 74, 58), SITE)
+    second = archive.month_index_with(first, archive.ArchivedDay(date(2021, 9, 21), 40, 30), SITE)
+    assert json.loads(second) == {
+        "2021-09-21": {"cases": "40", "url": "https://cpscovid.com/historical/2021-09-21-cases.html"},
+        "2021-09-22": {"cases": "74", "url": "https://cpscovid.com/historical/2021-09-22-cases.html"},
+    }
+    assert list(json.loads(second)) == ["2021-09-21", "2021-09-22"]
+    assert archive.month_index_with(second, archive.ArchivedDay(date(2021, 9, 22), 1, 1), SITE) is None
+    assert archive.ArchivedDay(date(2021, 10, 1), 9, 4).index_key == "historical/2021-10.json"
+    assert archive.month_index_key(date(2021, 12, 31)) == "historical/2021-12.json"
 
 
 @pytest.mark.parametrize(
-    ("payload", "reason"), [(b"{oops", "not valid JSON"), (b'{"date": 1}', "expected a JSON list")]
+    ("payload", "reason"),
+    [(b"{oops", "not valid JSON"), (b'[{"date": "2021-09-21"}]', "expected"), (b'{"2021-09-21": 4}', "expected")],
 )
-def test_a_broken_index_is_named_not_overwritten(payload: bytes, reason: str) -> None:
-    with pytest.raises(InputError, match=reason):
-        archive.index_with(payload, archive.ArchivedDay(date(2021, 9, 22), 1, 1))
+def test_a_broken_month_index_is_named_not_overwritten(payload: bytes, reason: str) -> None:
+    with pytest.raises(InputError, match=f"historical/2021-09.json: {reason}"):
+        archive.month_index_with(payload, archive.ArchivedDay(date(2021, 9, 22), 1, 1), SITE)
 
 
 def test_keys_follow_the_old_layout() -> None:

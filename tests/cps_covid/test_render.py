@@ -32,23 +32,29 @@ class Page(HTMLParser):
         self.text: dict[str, str] = {}
         self.links: list[tuple[str, str]] = []
         self.classes: list[str] = []
+        self.forms: list[str] = []
+        self.stylesheets: list[str] = []
         self._in: str | None = None
         self._href: str | None = None
         self.feed(body.decode("utf-8"))
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag in ("title", "h1") or attrs.get("id") in ("summary", "corrections"):
+        if tag in ("title", "h1", "h2") or attrs.get("id") in ("summary", "corrections"):
             self._in = attrs.get("id") or tag
             self.text[self._in] = ""
         if tag == "a":
             self._href = attrs["href"]
             self.links.append((self._href, ""))
+        if tag == "form":
+            self.forms.append(attrs["action"])
+        if tag == "link" and attrs.get("rel") == "stylesheet":
+            self.stylesheets.append(attrs["href"])
         if tag == "tr" and attrs.get("class"):
             self.classes.append(attrs["class"])
 
     def handle_endtag(self, tag):
-        if tag in ("title", "h1", "p"):
+        if tag in ("title", "h1", "h2", "p"):
             self._in = None
         if tag == "a":
             self._href = None
@@ -63,32 +69,44 @@ class Page(HTMLParser):
 
 def test_the_date_is_in_the_title_and_the_heading():
     page = Page(render.newcases_page(day_cases(("ADDAMS", 41.6987388, -87.53297604, 2)), DAY, "https://x.org"))
-    assert page.text["title"] == "CPS COVID new cases: Sep. 23, 2021"
-    assert page.text["h1"] == "Case data collected Sep. 23, 2021"
+    assert page.text["title"] == "CPS Covid Tracker - Sep. 23, 2021"
+    assert page.text["h1"] == "Chicago Public Schools* COVID-19 Case Tracker"
+    assert page.text["h2"] == "Case data collected Sep. 23, 2021"
     assert page.text["summary"] == "2 new cases reported at 1 school on Sep. 23, 2021."
+
+
+def test_the_page_has_the_sites_header_buttons_and_stylesheet_wherever_it_is_served():
+    page = Page(render.newcases_page(day_cases(("ADDAMS", 41.69, -87.53, 2)), DAY, "https://cpscovid.com/"))
+    assert page.forms == ["https://cpscovid.com/index.html", "https://cpscovid.com/historical/index.html"]
+    assert "https://cpscovid.com/style.css" in page.stylesheets
+    assert any("tailwind" in sheet for sheet in page.stylesheets)
+    assert all(href.startswith("https://") for href, _ in page.links)  # an archived copy links the same
 
 
 def test_school_links_use_underscores_and_coordinates():
     assert (
-        render.school_href("ALBANY PARK", 41.97150444, -87.71060879)
-        == "school.html?name=ALBANY_PARK&Lat=41.97150444&Long=-87.71060879"
+        render.school_href("https://cpscovid.com/", "ALBANY PARK", 41.97150444, -87.71060879)
+        == "https://cpscovid.com/school.html?name=ALBANY_PARK&Lat=41.97150444&Long=-87.71060879"
     )
     body = render.newcases_page(
         day_cases(("ALBANY PARK", 41.97150444, -87.71060879, 1), ("AIR FORCE HIGH SCHOOL", 41.828, -87.633, 3)),
         DAY,
         "https://cpscovid.com/",
     )
-    assert b'href="school.html?name=ALBANY_PARK&amp;Lat=41.97150444&amp;Long=-87.71060879"' in body
-    assert Page(body).links == [
-        ("school.html?name=AIR_FORCE_HIGH_SCHOOL&Lat=41.828&Long=-87.633", "AIR FORCE HIGH SCHOOL"),
-        ("school.html?name=ALBANY_PARK&Lat=41.97150444&Long=-87.71060879", "ALBANY PARK"),
-        ("https://cpscovid.com/", "Back to the map"),
+    assert b'href="https://cpscovid.com/school.html?name=ALBANY_PARK&amp;Lat=41.97150444&amp;Long=-87.71060879"' in body
+    assert Page(body).links[:2] == [
+        (
+            "https://cpscovid.com/school.html?name=AIR_FORCE_HIGH_SCHOOL&Lat=41.828&Long=-87.633",
+            "AIR FORCE HIGH SCHOOL",
+        ),
+        ("https://cpscovid.com/school.html?name=ALBANY_PARK&Lat=41.97150444&Long=-87.71060879", "ALBANY PARK"),
     ]
 
 
 def test_a_school_without_coordinates_links_without_them():
     assert (
-        render.school_href("SCHOOL 400200", float("nan"), float("nan")) == "school.html?name=SCHOOL_400200&Lat=&Long="
+        render.school_href("https://x.org", "SCHOOL 400200", float("nan"), float("nan"))
+        == "https://x.org/school.html?name=SCHOOL_400200&Lat=&Long="
     )
 
 
@@ -102,14 +120,14 @@ def test_school_names_are_escaped():
     assert b"<b>" not in body
     assert b"O&#34;HARE &amp; &lt;b&gt;SONS&lt;/b&gt;" in body
     page = Page(body)
-    assert (render.school_href(attack, 41.88, -87.63), attack) in page.links
-    assert "name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in render.school_href(attack, 41.88, -87.63)
+    assert (render.school_href("https://x.org", attack, 41.88, -87.63), attack) in page.links
+    assert "name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in render.school_href("https://x.org", attack, 41.88, -87.63)
 
 
 def test_the_site_url_is_escaped_too():
     body = render.newcases_page(day_cases(), DAY, 'https://x.org/"><script>')
     assert b"<script>" not in body
-    assert b'href="https://x.org/&#34;&gt;&lt;script&gt;/"' in body
+    assert b'action="https://x.org/&#34;&gt;&lt;script&gt;/index.html"' in body
     assert Page(body).text["summary"] == "0 new cases reported at 0 schools on Sep. 23, 2021."
 
 

@@ -152,7 +152,9 @@ def test_schools_first_seen_this_season_come_from_their_profiles(real):
     added = [e for _, e in events if e.tag == "school-added"]
     assert sorted(e.school_id for e in added) == sorted(real.loc[new, SCHOOL_ID])
     assert not [e for _, e in events if e.tag == "school-added-without-profile"]
-    assert schools[SCHOOL_ID].tolist()[: len(start)] == start[SCHOOL_ID].tolist()  # appended, never reordered
+    kept = schools[SCHOOL_ID].isin(start[SCHOOL_ID])
+    assert schools.loc[kept, SCHOOL_ID].tolist() == start[SCHOOL_ID].tolist()  # the others keep their order
+    assert schools[SCHOOL_ID].tolist() == real[SCHOOL_ID].tolist()  # each new school at its place, as served
     in_real_order = schools.set_index(SCHOOL_ID).loc[real[SCHOOL_ID]].reset_index()[list(real.columns)]
     expected = real.copy()
     expected.loc[expected[SCHOOL_ID] == BLAIR, [GTOTAL, "preSY2122"]] = 2
