@@ -95,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
                 new_season=args.new_season,
             )
             result = publication.result
-            moved = f"{result.new_cases} new case(s) at {len(result.changes)} school(s)"
+            schools = int((result.changes["new_cases"] > 0).sum())
+            moved = f"{result.added_cases} new case(s) at {schools} school(s)"
+            removed = result.added_cases - result.new_cases
+            if removed:
+                moved += f", {removed} removed by the district"
             print(f"{moved}; wrote {len(publication.objects)} file(s) to {args.out}")
             for event in result.events:
                 print(f"  {event}")
+            for warning in publication.warnings:
+                print(f"  warning: {warning}")
             return 0
         if args.command == "run":
             from flows.update import run_from_cli

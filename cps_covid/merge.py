@@ -27,12 +27,10 @@ from cps_covid.schema import (
     LONGITUDE,
     SCHOOL,
     SCHOOL_ID,
-    VACCINATION_COLUMNS,
     WINDOWS,
     HistoryLayout,
     column_day,
     day_column,
-    front_end_columns,
     is_day_column,
 )
 
@@ -299,6 +297,29 @@ def with_day_columns(schools: pd.DataFrame, as_of: date) -> pd.DataFrame:
     return pd.concat([schools, zeros], axis=1)[[*fixed, *days, *layout.trailing]]
 
 
+DRIFT_CARRY_OVER = "drift"
+"""The carry-over column a drift repair adds when a history has none to put the difference on."""
+
+
+def with_drift_carry_over(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
+    """A zero carry-over column ``drift`` when ``gTotal`` disagrees with the day columns and there is no carry-over.
+
+    Without one, setting ``gTotal`` to its day columns would move the season total
+    the source confirms, and the next feed would look like the district removed
+    cases: a correction nobody made, sent to subscribers.
+    """
+    layout = HistoryLayout.of(schools.columns)
+    if layout.carry_overs or not layout.days or not (row_sums(schools, layout.days) != schools[GTOTAL]).any():
+        return schools, []
+    out = schools.copy()
+    out.insert(out.columns.get_loc(layout.days[0]), DRIFT_CARRY_OVER, np.zeros(len(out), dtype=INT64))
+    detail = (
+        f"carry-over column {DRIFT_CARRY_OVER} added: the history has none, so it holds what the day columns count "
+        f"beyond {GTOTAL}, and the season total the source confirms stays where it was"
+    )
+    return out, [Event("drift-repair", "*", "DISTRICT", detail)]
+
+
 def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
     """Make ``gTotal`` equal its day columns again without moving the current season.
 
@@ -490,22 +511,6 @@ def name_order(names: np.ndarray, ids: np.ndarray, kept: int) -> np.ndarray:
     return np.lexsort((secondary, primary))
 
 
-def in_front_end_layout(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
-    """The table in ``schema.front_end_columns`` order, with an event naming what moved (nothing is dropped)."""
-    current = schools.columns.tolist()
-    order = front_end_columns(current)
-    if order == current:
-        return schools, []
-    vaccination = [c for c in VACCINATION_COLUMNS if c in current]
-    if vaccination and current[4 : 4 + len(vaccination)] != vaccination:
-        moved = f"{', '.join(vaccination)} moved after {SCHOOL_ID}, before the window columns"
-    else:
-        first = next(c for c, o in zip(current, order, strict=True) if c != o)
-        moved = f"{sum(c != o for c, o in zip(current, order, strict=True))} column(s) reordered, first {first}"
-    detail = f"columns put in the front end's layout ({moved}); no value changed"
-    return schools[order], [Event("layout", "*", "DISTRICT", detail)]
-
-
 def apply_feed(
     history: pd.DataFrame,
     totals: pd.DataFrame,
@@ -528,8 +533,10 @@ def apply_feed(
         totals = totals.assign(**{SCHOOL: pd.NA})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
+    history, carried = with_drift_carry_over(history)
     merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
     schools, delta, events = merge(history, totals, as_of, profiles)
+    events[:0] = carried
     if len(schools) > len(history):
         order = name_order(schools[SCHOOL].to_numpy(), schools[SCHOOL_ID].to_numpy(), len(history))
         schools = schools.take(order).reset_index(drop=True)

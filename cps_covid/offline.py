@@ -39,8 +39,18 @@ def merge_folder(
     known = json.loads(_read(profiles)) if profiles else []
     wanted = set(pipeline.new_school_ids(feed, hist.schools, ignore_ids))
     found = [p | {"CPS_School_ID": str(p["SchoolID"])} for p in known if str(p.get("SchoolID")) in wanted]
+    rerun = (
+        f"rerun cps-covid merge --history {history_dir} --fresh {fresh} --as-of {as_of.isoformat()} --out {out} "
+        "--new-season NAME"
+    )
     result = pipeline.apply(
-        feed, hist, as_of, profiles=pipeline.profiles_frame(found), ignore_ids=ignore_ids, new_season=new_season
+        feed,
+        hist,
+        as_of,
+        profiles=pipeline.profiles_frame(found),
+        ignore_ids=ignore_ids,
+        new_season=new_season,
+        rerun=rerun,
     )
     publication = pipeline.build_publication(result, as_of, datetime.now(CHICAGO), site_url)
     publication.warnings = hist.warnings

@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from cps_covid import history, merge, render
+from cps_covid import history, merge, migration, render
 from cps_covid.feed import parse_feed
 from cps_covid.schema import LATITUDE, LEADING_COLUMNS, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
@@ -23,6 +23,9 @@ TRANSPOSED_KEY = "data/newFormatTest.csv"
 PAGE_KEY = "newcases.html"
 CSV_TYPE = "text/csv; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
+
+
+FLOW_RERUN = "rerun the update with new_season=NAME (cps-covid run --new-season NAME, or a custom run in the UI)"
 
 
 def _stop_on_failures(reports: list[ValidationReport]) -> list[ValidationReport]:
@@ -54,6 +57,8 @@ def read_feed(payload: bytes, name: str) -> Feed:
 class History:
     schools: pd.DataFrame
     reports: list[ValidationReport]
+    events: list[merge.Event] = field(default_factory=list)
+    """What bringing an older layout to the current one changed (written with the next update)."""
 
     @property
     def warnings(self) -> list[str]:
@@ -64,6 +69,7 @@ def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str,
     """Read and validate the published history; drift is a warning, anything else stops."""
     schools_name, totals_name = names
     schools = history.read_table(schools_csv, schools_name)
+    schools, migrated = migration.to_current_layout(schools, schools_name)
     history.require_columns(schools, schools_name, LEADING_COLUMNS)
     reports = [validate(history.non_integer_cells(schools), "history_cells", schools_name)]
     _stop_on_failures(reports)
@@ -73,7 +79,7 @@ def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str,
         totals = history.read_table(totals_csv, totals_name)
         history.require_columns(totals, totals_name, TOTALS_COLUMNS)
         reports.append(validate(history.totals_checks(totals, schools), "history_totals", totals_name))
-    return History(schools, _stop_on_failures(reports))
+    return History(schools, _stop_on_failures(reports), migrated)
 
 
 @dataclass
@@ -161,20 +167,28 @@ def apply(
     profiles: pd.DataFrame | None = None,
     ignore_ids: frozenset[str] = frozenset(),
     new_season: str | None = None,
+    rerun: str = FLOW_RERUN,
+    resumed: bool = False,
 ) -> merge.MergeResult:
-    """The merge with its guards: a season reset stops the run unless ``new_season`` closes the season first."""
+    """The merge with its guards: a season reset stops the run unless ``new_season`` closes the season first.
+
+    ``rerun`` says, in a reset's message, how the person who ran this starts the
+    new season. ``resumed``: an unfinished update is being finished, and the
+    history it reads may already hold the column its ``new_season`` added.
+    """
     from cps_covid import outliers, season
 
-    schools, relaid = merge.in_front_end_layout(history.schools)
-    if new_season and new_season not in schools.columns:
-        schools = season.close_season(schools, new_season)
+    schools = history.schools
+    closing = bool(new_season) and not (resumed and new_season in schools.columns)
+    if closing:
+        schools = season.close_season(schools, new_season)  # refuses a name the history already has
     elif not new_season:
-        season.check_not_reset(schools, feed.totals)
+        season.check_not_reset(schools, feed.totals, rerun)
     result = merge.apply_feed(schools, feed.totals, as_of, profiles=profiles, ignore_ids=ignore_ids)
-    if new_season and new_season not in history.schools.columns:
+    if closing:
         result.events.insert(
             0, merge.Event("new-season", "*", "DISTRICT", f"season closed into carry-over column {new_season}")
         )
-    result.events[:0] = relaid
+    result.events[:0] = history.events
     result.events += outliers.flag_outliers(result.schools, result.changes, result.day)
     return result

@@ -21,16 +21,19 @@ def season_totals(schools: pd.DataFrame) -> pd.Series:
     return schools[GTOTAL] - carried
 
 
-def check_not_reset(schools: pd.DataFrame, totals: pd.DataFrame) -> None:
-    """Stop when the feed's season totals collapsed: a new school year or summer session began."""
+def check_not_reset(schools: pd.DataFrame, totals: pd.DataFrame, rerun: str) -> None:
+    """Stop when the feed's season totals collapsed: a new school year or summer session began.
+
+    ``rerun``: how the person who ran this command closes the season (it names their command).
+    """
     before = int(season_totals(schools).sum())
     now = int(totals["season_total"].sum())
     if before >= MIN_SEASON_CASES and now < RESET_SHARE * before:
         raise NewSeasonError(
             f"the feed reports {now} cases this season where the history counts {before}: the district reset its "
             "totals, as it does at a new school year or summer session. Nothing was written. If a new season began, "
-            "rerun with new_season=NAME (cps-covid run --new-season NAME, e.g. SY2223 or Summer_22): the current "
-            "season is closed into a carry-over column NAME and the feed starts the new one"
+            f"{rerun}, NAME naming the season that ended (e.g. SY2122 or Summer_22): it is closed into a carry-over "
+            "column NAME and the feed starts the new one"
         )
 
 
@@ -40,7 +43,11 @@ def close_season(schools: pd.DataFrame, name: str) -> pd.DataFrame:
     if not _NAME.match(name) or name.isdigit():
         raise InputError(f"new season name {name!r}: use letters, digits and underscores, e.g. SY2223")
     if name in schools.columns:
-        raise InputError(f"new season name {name!r}: the history already has a column {name}")
+        raise InputError(
+            f"new season name {name!r}: the history already has a column {name} (its carry-over columns: "
+            f"{', '.join(layout.carry_overs) or 'none'}); nothing was written. Name the season that just ended "
+            "with a name the history does not have yet"
+        )
     closed = season_totals(schools).astype("int64")
     position = list(schools.columns).index(layout.days[0]) if layout.days else len(schools.columns)
     out = schools.copy()

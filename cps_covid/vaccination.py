@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cps_covid.errors import InputError
-from cps_covid.merge import Event, in_front_end_layout
+from cps_covid.merge import Event
+from cps_covid.migration import to_current_layout
 from cps_covid.schema import SCHOOL_ID, VACCINATION_COLUMNS, HistoryLayout
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
 
@@ -131,7 +132,7 @@ def apply_figures(schools: pd.DataFrame, figures: pd.DataFrame) -> VaccinationRe
     out = schools.assign(**kept) if kept else schools
     if added:  # one concat, not one insert per column, into a table of hundreds of columns
         out = pd.concat([out, pd.DataFrame(added, index=schools.index)], axis=1)
-    out, events = in_front_end_layout(out)
+    out, events = to_current_layout(out, "the per-school table")
     if added:  # the first figures are placed, not moved
         events = []
     return VaccinationResult(out, int(changed.sum()), unknown, missing, events)

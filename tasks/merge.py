@@ -65,7 +65,13 @@ def recompute_entry(
     as_of = date.fromisoformat(entry.as_of)
     profiles = pd.DataFrame(entry.profiles, columns=["CPS_School_ID", "School", "Latitude", "Longitude"])
     result = pipeline.apply(
-        feed, history, as_of, profiles=profiles, ignore_ids=frozenset(entry.ignore_ids), new_season=entry.new_season
+        feed,
+        history,
+        as_of,
+        profiles=profiles,
+        ignore_ids=frozenset(entry.ignore_ids),
+        new_season=entry.new_season,
+        resumed=True,
     )
     claimed = datetime.fromisoformat(entry.claimed_at)
     publication = pipeline.build_publication(

@@ -61,6 +61,31 @@ def set_cell(school: str, column: str, value: str) -> Callable[[str], str]:
     return edit
 
 
+def rename_column(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        header, rest = text.split("\n", 1)
+        return ",".join(new if c == old else c for c in header.split(",")) + "\n" + rest
+
+    return edit
+
+
+def fill_column(column: str, value: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        rows = [line.split(",") for line in text.splitlines()]
+        at = rows[0].index(column)
+        return "\n".join(",".join([*r[:at], value if n else r[at], *r[at + 1 :]]) for n, r in enumerate(rows)) + "\n"
+
+    return edit
+
+
+def append_columns(*columns: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        return "\n".join([",".join([lines[0], *columns]), *(line + ",1" * len(columns) for line in lines[1:])]) + "\n"
+
+    return edit
+
+
 def drop_column(column: str) -> Callable[[str], str]:
     def edit(text: str) -> str:
         rows = [line.split(",") for line in text.splitlines()]
@@ -113,6 +138,17 @@ CASES: dict[str, tuple[bytes, Callable[[Path], None] | None]] = {
         lambda folder: (folder / "allCpsCovidData.csv").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50),
     ),
     "history-missing-column": (FEED, edit_history("allCpsCovidData.csv", drop_column("gTotal"))),
+    "history-no-school-id": (FEED, edit_history("allCpsCovidData.csv", drop_column("CPS_School_ID"))),
+    "history-no-21total": (FEED, edit_history("allCpsCovidData.csv", drop_column("21Total"))),
+    "history-old-carry-over-name": (
+        FEED,
+        edit_history("allCpsCovidData.csv", rename_column("preSY2122", "pre829Total")),
+    ),
+    "history-blank-carry-over": (FEED, edit_history("allCpsCovidData.csv", fill_column("preSY2122", ""))),
+    "history-vaccination-after-days": (
+        FEED,
+        edit_history("allCpsCovidData.csv", append_columns("Student_Count", "Vax_First_Dose", "Vax_Complete")),
+    ),
     "history-text-count": (FEED, edit_history("allCpsCovidData.csv", set_cell("ADDAMS", "20210915", "two"))),
     "history-blank-count": (FEED, edit_history("allCpsCovidData.csv", set_cell("ADDAMS", "20210915", ""))),
     "history-duplicate-id": (FEED, edit_history("allCpsCovidData.csv", set_cell("AGASSIZ", "CPS_School_ID", "609772"))),

@@ -85,12 +85,21 @@ def test_the_command_merges_the_bundled_feed(repo_root, history_dir, feed_dir, t
     )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+    assert done.stdout.splitlines()[:-1] == [
         f"22 new case(s) at 13 school(s); wrote 4 file(s) to {out}",
         "  [drift-repair] BLAIR (610087): day columns sum to 2 but gTotal was 1; gTotal set to 2 "
         "and preSY2122 from 1 to 2, season total unchanged",
         "  [school-added] LAKE VIEW-STEM ACADEMY (400199): first seen in the feed, added from its school profile",
+        f"  warning: {history_dir}/allCpsCovidData.csv: expect_column_pair_values_to_be_equal on gTotal, day_sum "
+        "failed (gTotal equals the sum of its day columns (drift is repaired on the carry-over and reported)): "
+        "1 unexpected value(s), e.g. row 38: gTotal=1, CPS_School_ID='610087', School='BLAIR', day_sum=2",
+        f"  warning: {history_dir}/CPStotals.csv: expect_column_pair_values_to_be_equal on daily, recomputed_daily "
+        "failed (CPStotals daily equals the schools' day column (the old process drifted; it is recomputed)): "
+        "2 unexpected value(s), e.g. row 269: daily=42, date=20210826, recomputed_daily=43; row 296: daily=0, "
+        "date=20210922, recomputed_daily=74",
     ]
+    assert done.stdout.splitlines()[-1].startswith(f"  warning: {history_dir}/CPStotals.csv: ")
+    assert "row 269: running=2017, date=20210826, recomputed_running=2018" in done.stdout.splitlines()[-1]
     assert "Traceback" not in done.stderr
     check_outputs(out)
 

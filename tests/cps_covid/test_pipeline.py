@@ -128,7 +128,7 @@ def test_a_coordinate_that_is_not_a_number_stops(real_files):
         pipeline.read_history(payload, real_files["CPStotals.csv"], NAMES)
 
 
-@pytest.mark.parametrize(("which", "column"), [(0, GTOTAL), (0, LONGITUDE), (0, "7Total"), (1, "running"), (1, "date")])
+@pytest.mark.parametrize(("which", "column"), [(0, GTOTAL), (0, LONGITUDE), (0, SCHOOL), (1, "running"), (1, "date")])
 def test_a_missing_column_stops_naming_file_and_column(real_files, which, column):
     payloads = [real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"]]
     payloads[which] = edited(payloads[which], lambda f: f.drop(columns=[column]))
@@ -269,3 +269,55 @@ def test_profiles_frame_reads_the_profile_fields():
     assert frame.loc[0, LONGITUDE] == -87.6587
     assert frame.loc[1, [LATITUDE, LONGITUDE]].isna().all()
     assert pipeline.profiles_frame([]).columns.tolist() == [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]
+
+
+# --- the front end's layout ---------------------------------------------------------------------------
+
+
+def test_a_history_published_with_the_vaccination_columns_last_is_put_in_the_front_ends_layout(
+    make_schools, make_totals
+):
+    """What we published until 2026-12: ``Student_Count, Vax_First_Dose, Vax_Complete`` after the days."""
+    old = make_schools(
+        ["20210921", "20210922"],
+        {"609772": [1, 2], "610212": [0, 3]},
+        trailing={"Student_Count": [700, 410], "Vax_First_Dose": [400, 200], "Vax_Complete": [300, 100]},
+    )
+    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 4, "610212": 3}), [])
+    read = pipeline.read_history(history.csv_bytes(old), None, NAMES)
+    result = pipeline.apply(feed, read, AS_OF)
+
+    columns = result.schools.columns.tolist()
+    assert columns[:12] == [
+        *(SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID),
+        *("Student_Count", "Vax_Complete", "Vax_First_Dose"),
+        *("7Total", "14Total", "21Total", GTOTAL, "preSY2122"),
+    ]
+    assert columns[12:] == ["20210921", "20210922", "20210923"]
+    assert result.schools[["Student_Count", "Vax_Complete", "Vax_First_Dose"]].values.tolist() == [
+        [700, 300, 400],
+        [410, 100, 200],
+    ]  # every value kept
+    assert [e.tag for e in result.events][:1] == ["migration"]
+    assert "Student_Count, Vax_Complete, Vax_First_Dose moved after CPS_School_ID" in str(result.events[0])
+
+    again = pipeline.read_history(history.csv_bytes(result.schools), None, NAMES)
+    assert again.events == []  # once: what was written is in the layout
+
+
+def test_a_new_school_is_published_at_its_place_by_name_after_administrative(make_schools, make_totals):
+    schools = make_schools(["20210922"], {"999999": [0], "609772": [1], "610212": [2]})
+    names = schools[SCHOOL].tolist()
+    profiles = pd.DataFrame(
+        {
+            SCHOOL_ID: ["400001", "400002"],
+            SCHOOL: ["AAA FIRST", "ZZZ LAST"],
+            LATITUDE: [41.8, 41.9],
+            LONGITUDE: [-87.6] * 2,
+        }
+    )
+    totals = make_totals(**{"400001": 1, "400002": 1})
+    result = merge.apply_feed(schools, totals, AS_OF, profiles=profiles)
+    assert result.schools[SCHOOL].tolist() == [names[0], "AAA FIRST", *names[1:], "ZZZ LAST"]
+    assert sorted(result.changes[SCHOOL].tolist()) == ["AAA FIRST", "ZZZ LAST"]
+    assert result.schools.loc[result.schools[SCHOOL] == "AAA FIRST", AS_OF.strftime("%Y%m%d")].tolist() == [1]

@@ -88,7 +88,7 @@ def test_columns_published_after_the_days_are_moved_once_as_an_explained_event(m
     assert list(result.schools.columns) == [*columns[:4], *vaccination.COLUMNS, *columns[4:]]
     assert result.schools[vaccination.COLUMNS].values.tolist() == [[11, 0, 1], [20, 1, 2]]  # 610212 kept its own
     assert result.updated == 1
-    assert [e.tag for e in result.events] == ["layout"]
+    assert [e.tag for e in result.events] == ["migration"]
     assert "Student_Count, Vax_Complete, Vax_First_Dose moved after CPS_School_ID" in str(result.events[0])
     again = vaccination.apply_figures(
         result.schools, vaccination.read_feed(feed(record(609772, 11, 1, 0)), "f").figures

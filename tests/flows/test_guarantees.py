@@ -138,7 +138,7 @@ def test_a_season_reset_stops_until_the_operator_names_the_new_season(aws, feeds
     stopped = run_update(as_of=date(2022, 8, 30), source=reset)
 
     assert stopped.is_failed()
-    assert "rerun with new_season=NAME" in str(stopped.result(raise_on_failure=False))
+    assert "rerun the update with new_season=NAME" in str(stopped.result(raise_on_failure=False))
     assert read(aws, pipeline.SCHOOLS_KEY) == before
 
     state = run_update(as_of=date(2022, 8, 30), source=reset, new_season="SY2122")
