@@ -67,7 +67,7 @@ def to_current_layout(schools: pd.DataFrame, name: str) -> tuple[pd.DataFrame, l
     if missing:
         schools = _with_windows(schools, missing)
         events.append(_event(f"added {', '.join(missing)}, computed from the day columns (an older layout)"))
-    _refuse_blank_carry_overs(schools, name)
+    _refuse_blank_carry_overs(schools, name, {new: old for old, new in renamed.items()})
     current, order = schools.columns.tolist(), front_end_columns(schools.columns)
     if order != current:
         events.append(_event(f"columns put in the front end's layout ({_moved(current, order)}); no value changed"))
@@ -86,13 +86,14 @@ def _with_windows(schools: pd.DataFrame, missing: list[str]) -> pd.DataFrame:
     return out.assign(**{c: sums[c] for c in missing if c in sums})
 
 
-def _refuse_blank_carry_overs(schools: pd.DataFrame, name: str) -> None:
+def _refuse_blank_carry_overs(schools: pd.DataFrame, name: str, old_names: dict[str, str]) -> None:
     for column in HistoryLayout.of(schools.columns).carry_overs:
         blank = schools[column].isna()
         if blank.any():
             lines = ", ".join(str(i + 2) for i in schools.index[blank][:5])
+            named = f"{old_names[column]} ({column} in later files)" if column in old_names else column
             raise InputError(
-                f"{name}: carry-over column {column} is blank in {int(blank.sum())} of {len(schools)} row(s) "
+                f"{name}: carry-over column {named} is blank in {int(blank.sum())} of {len(schools)} row(s) "
                 f"(line {lines}{', ...' if blank.sum() > 5 else ''}). A carry-over holds each school's cases before "
                 "the season the district reports, so without it this season's new cases cannot be told apart: fill "
                 f"it in (for a season that ended on the file's last day it is each school's {GTOTAL}) or remove the "
