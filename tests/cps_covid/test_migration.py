@@ -71,7 +71,9 @@ def test_a_blank_carry_over_is_refused_naming_file_column_and_what_to_fill_in(ma
     with pytest.raises(InputError) as refused:
         read(blank)
     message = str(refused.value)
-    assert message.startswith("allCpsCovidData.csv: carry-over column preSY2122 is blank in 2 of 2 row(s) (line 2, 3)")
+    assert message.startswith(
+        "allCpsCovidData.csv: carry-over column pre829Total (preSY2122 in later files) is blank in 2"
+    )
     assert "fill it in (for a season that ended on the file's last day it is each school's gTotal)" in message
 
 
