@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
+from cps_covid.settings import DISTRICT_SEASONS
 
 
 def _date(text: str) -> date:
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--source", help="feed URL or path (default: CPS_COVID_SOURCE_URL)")
     run.add_argument("--dry-run", action="store_true", help="validate and merge, publish nothing")
     run.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME first")
+    run.add_argument("--fill-gap", action="store_true", help="confirm zero-filling the days since the last day column")
 
     offline = commands.add_parser("merge", help="apply one feed to a folder, offline")
     offline.add_argument(
@@ -36,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     offline.add_argument("--out", type=Path, required=True)
     offline.add_argument("--profiles", type=Path, help="JSON list of school profiles for new schools")
     offline.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME")
+    offline.add_argument(
+        "--seasons",
+        default=DISTRICT_SEASONS,
+        help="season calendar NAME:YYYY-MM-DD,...: a reset near a season's first day closes the season before it "
+        "(empty: every reset stops)",
+    )
+    offline.add_argument("--fill-gap", action="store_true", help="confirm zero-filling more than 14 days")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
 
     vaccination = commands.add_parser("vaccination", help="run the vaccination and enrolment update flow")
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 ignore_ids=ignore,
                 profiles=args.profiles,
                 new_season=args.new_season,
+                seasons=args.seasons,
+                fill_gap=args.fill_gap,
             )
             result = publication.result
             schools = int((result.changes["new_cases"] > 0).sum())
@@ -109,7 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from flows.update import run_from_cli
 
-            return run_from_cli(as_of=args.as_of, source=args.source, dry_run=args.dry_run, new_season=args.new_season)
+            return run_from_cli(
+                as_of=args.as_of,
+                source=args.source,
+                dry_run=args.dry_run,
+                new_season=args.new_season,
+                fill_gap=args.fill_gap,
+            )
         if args.command == "vaccination":
             from flows.vaccination import run_from_cli as run_vaccination
 

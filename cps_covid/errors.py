@@ -28,5 +28,9 @@ class NewSeasonError(InputError):
     """Season totals dropped to near zero: an operator has to close the season."""
 
 
+class GapError(InputError):
+    """The as-of day is too far after the history's last day: zero-filling needs an operator's word."""
+
+
 class AwsCallFailed(CpsCovidError):
     """An AWS call still failed after botocore's retries; the message names the system and the call."""

@@ -61,6 +61,9 @@ class MergeResult:
     changes: pd.DataFrame
     """Schools whose season total moved in this run: id, name, coordinates, ``new_cases``."""
     events: list[Event] = field(default_factory=list)
+    season_closed: str | None = None
+    """The carry-over column this update closed the season into, if it did."""
+    closed_by_calendar: bool = False
 
     @property
     def new_cases(self) -> int:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from cps_covid import pipeline
 from cps_covid.errors import InputError
+from cps_covid.settings import DISTRICT_SEASONS
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -30,6 +31,8 @@ def merge_folder(
     profiles: Path | None = None,
     site_url: str = "https://cpscovid.com",
     new_season: str | None = None,
+    seasons: str = DISTRICT_SEASONS,
+    fill_gap: bool = False,
 ) -> pipeline.Publication:
     """Validate, merge and write; on any error nothing is written to ``out``."""
     schools_path = history_dir / "allCpsCovidData.csv"
@@ -39,10 +42,7 @@ def merge_folder(
     known = json.loads(_read(profiles)) if profiles else []
     wanted = set(pipeline.new_school_ids(feed, hist.schools, ignore_ids))
     found = [p | {"CPS_School_ID": str(p["SchoolID"])} for p in known if str(p.get("SchoolID")) in wanted]
-    rerun = (
-        f"rerun cps-covid merge --history {history_dir} --fresh {fresh} --as-of {as_of.isoformat()} --out {out} "
-        "--new-season NAME"
-    )
+    rerun = pipeline.Rerun(f"cps-covid merge --history {history_dir} --fresh {fresh} --as-of {as_of} --out {out}")
     result = pipeline.apply(
         feed,
         hist,
@@ -50,6 +50,8 @@ def merge_folder(
         profiles=pipeline.profiles_frame(found),
         ignore_ids=ignore_ids,
         new_season=new_season,
+        rules=pipeline.SeasonRules.of(seasons, 7, 14),
+        fill_gap=fill_gap,
         rerun=rerun,
     )
     publication = pipeline.build_publication(result, as_of, datetime.now(CHICAGO), site_url)

@@ -8,11 +8,12 @@ apply exactly the same rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from cps_covid import history, merge, migration, render
+from cps_covid import history, merge, migration, render, season
+from cps_covid.errors import GapError, NewSeasonError
 from cps_covid.feed import parse_feed
 from cps_covid.schema import LATITUDE, LEADING_COLUMNS, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
@@ -23,9 +24,6 @@ TRANSPOSED_KEY = "data/newFormatTest.csv"
 PAGE_KEY = "newcases.html"
 CSV_TYPE = "text/csv; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-
-
-FLOW_RERUN = "rerun the update with new_season=NAME (cps-covid run --new-season NAME, or a custom run in the UI)"
 
 
 def _stop_on_failures(reports: list[ValidationReport]) -> list[ValidationReport]:
@@ -159,6 +157,49 @@ def profiles_frame(found: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
 
 
+@dataclass(frozen=True)
+class SeasonRules:
+    """What a run does at the edges of a school year (from the settings; see ``season``)."""
+
+    calendar: list[season.SeasonStart] = field(default_factory=list)
+    window_days: int = 7
+    max_gap_days: int | None = 14
+    """A run this many days or fewer after the history's last day zero-fills the days between; later stops."""
+
+    @classmethod
+    def of(cls, seasons: str, window_days: int, max_gap_days: int | None) -> SeasonRules:
+        return cls(season.parse_calendar(seasons), window_days, max_gap_days)
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """How a stop message tells the person who ran this to run it again with an option."""
+
+    command: str | None = None
+    """``None``: the update flow (a deployment parameter); else the command line that was run."""
+
+    def option(self, flag: str, parameter: str) -> str:
+        if self.command is None:
+            return f"rerun the update with {parameter} (cps-covid run {flag}, or a custom run in the Prefect UI)"
+        return f"rerun {self.command} {flag}"
+
+
+def check_gap(schools: pd.DataFrame, as_of: date, rules: SeasonRules, rerun: Rerun) -> None:
+    """Stop before zero-filling more days than ``rules.max_gap_days`` allows (runs stopped, the source went away)."""
+    last = season.last_day(schools)
+    if last is None or rules.max_gap_days is None or (as_of - last).days <= rules.max_gap_days:
+        return
+    gap = (as_of - last).days
+    first, end = last + timedelta(days=1), as_of - timedelta(days=1)
+    raise GapError(
+        f"the history's last day column is {last}, {gap} days before {as_of}: this update would add {gap - 1} "
+        f"zero-filled day column(s), {first} to {end}, as days without a case, and put every case reported since "
+        f"then on {as_of}. Nothing was written. If the district really reported nothing new in between, "
+        f"{rerun.option('--fill-gap', 'fill_gap=true')}; otherwise apply the missing days' feeds first "
+        "(one update per day, oldest first)"
+    )
+
+
 def apply(
     feed: Feed,
     history: History,
@@ -167,28 +208,51 @@ def apply(
     profiles: pd.DataFrame | None = None,
     ignore_ids: frozenset[str] = frozenset(),
     new_season: str | None = None,
-    rerun: str = FLOW_RERUN,
+    rules: SeasonRules | None = None,
+    fill_gap: bool = False,
+    rerun: Rerun | None = None,
     resumed: bool = False,
 ) -> merge.MergeResult:
-    """The merge with its guards: a season reset stops the run unless ``new_season`` closes the season first.
+    """The merge with its guards: a gap or a reset stops the run unless confirmed, or the calendar closes the season.
 
-    ``rerun`` says, in a reset's message, how the person who ran this starts the
-    new season. ``resumed``: an unfinished update is being finished, and the
-    history it reads may already hold the column its ``new_season`` added.
+    ``rules``: the season calendar and the gap limit (none: no calendar, no gap
+    limit). ``fill_gap``: the operator confirmed a gap. ``rerun`` says, in a stop
+    message, how the person who ran this reruns it. ``resumed``: an unfinished
+    update is being finished, and the history it reads may already hold the
+    column its season close added.
     """
-    from cps_covid import outliers, season
+    from cps_covid import outliers
 
+    rules = rules or SeasonRules(max_gap_days=None)
+    rerun = rerun or Rerun()
     schools = history.schools
-    closing = bool(new_season) and not (resumed and new_season in schools.columns)
+    if not (fill_gap or resumed):
+        check_gap(schools, as_of, rules, rerun)
+    closing = new_season if new_season and not (resumed and new_season in schools.columns) else None
+    by_calendar = None
+    if not new_season and season.is_reset(schools, feed.totals):
+        found = season.calendar_close(rules.calendar, as_of, rules.window_days)
+        message = season.reset_message(schools, feed.totals, rerun.option("--new-season NAME", "new_season=NAME"))
+        if found is None:
+            raise NewSeasonError(message)
+        if found[0] in schools.columns:
+            raise NewSeasonError(
+                f"{message}. The season calendar would close it into {found[0]}, which the history already has"
+            )
+        closing, by_calendar = found
     if closing:
-        schools = season.close_season(schools, new_season)  # refuses a name the history already has
-    elif not new_season:
-        season.check_not_reset(schools, feed.totals, rerun)
+        schools = season.close_season(schools, closing)  # refuses a name the history already has
     result = merge.apply_feed(schools, feed.totals, as_of, profiles=profiles, ignore_ids=ignore_ids)
     if closing:
-        result.events.insert(
-            0, merge.Event("new-season", "*", "DISTRICT", f"season closed into carry-over column {new_season}")
-        )
+        detail = f"season closed into carry-over column {closing}"
+        if by_calendar:
+            detail += (
+                f" by the season calendar: {by_calendar.name} starts {by_calendar.first_day} and the district's "
+                f"totals reset on {as_of}"
+            )
+        result.events.insert(0, merge.Event("new-season", "*", "DISTRICT", detail))
+        result.season_closed = closing
+        result.closed_by_calendar = by_calendar is not None
     result.events[:0] = history.events
     result.events += outliers.flag_outliers(result.schools, result.changes, result.day)
     return result

@@ -84,6 +84,24 @@ def subject(new_cases: int, day: date) -> str:
     return text[:SUBJECT_LIMIT]
 
 
+def season_notice(closed: str, event: str, as_of: date, carry_overs: list[str]) -> tuple[str, str]:
+    """The operators' notice when the season calendar closed a season: subject and body (no action needed)."""
+    subject = f"cps-covid: the season was closed into {closed} ({date_label(as_of)}), no action needed"
+    body = "\n".join(
+        [
+            f"The update for {date_label(as_of)} found the district's season totals reset and closed the season",
+            "by itself, as the season calendar (setting seasons) says:",
+            "",
+            f"  {event}",
+            "",
+            f"Carry-over columns now: {', '.join(carry_overs)}.",
+            "If this was not a new season (an outage that emptied the feed), roll back with cps-covid rollback",
+            "and correct the calendar.",
+        ]
+    )
+    return subject[:SUBJECT_LIMIT], body + "\n"
+
+
 def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_at: datetime, site_url: str) -> str:
     """Plain text for subscribers: this update, then the day's totals so far."""
     site = site_url.rstrip("/").removeprefix("https://").removeprefix("http://")

@@ -20,10 +20,11 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.tasks import exponential_backoff
 
-from cps_covid import pipeline
+from cps_covid import pipeline, render
 from cps_covid.errors import AwsCallFailed
 from cps_covid.ledger import Entry, Ledger, lease
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
+from cps_covid.schema import HistoryLayout
 from cps_covid.settings import Settings
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch_feed, look_up_new_schools
@@ -36,6 +37,7 @@ from tasks.publish import (
     publish_objects,
     read_archived,
     read_published,
+    tell_operators,
 )
 from tasks.report import RunSummary, report_run
 from tasks.social import post_social_summaries
@@ -102,7 +104,11 @@ def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary:
 
 @flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True)
 async def update(
-    as_of: date | None = None, source: str | None = None, dry_run: bool = False, new_season: str | None = None
+    as_of: date | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+    new_season: str | None = None,
+    fill_gap: bool = False,
 ) -> dict | State:
     """Apply what the district published to the dashboard's data, publishing only what changed.
 
@@ -113,7 +119,7 @@ async def update(
     its own, about 55 ms here).
     """
     with SyncClientContext.get_or_create():
-        return apply_update(as_of, source, dry_run, new_season)
+        return apply_update(as_of, source, dry_run, new_season, fill_gap)
 
 
 def run_update(**parameters: object) -> State:
@@ -121,7 +127,9 @@ def run_update(**parameters: object) -> State:
     return asyncio.run(update(**parameters, return_state=True))
 
 
-def apply_update(as_of: date | None, source: str | None, dry_run: bool, new_season: str | None) -> dict | State:
+def apply_update(
+    as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool = False
+) -> dict | State:
     """The flow's body: fetch, validate, merge, publish, invalidate and notify, each step a task."""
     settings = Settings.load()
     now = datetime.now(ZoneInfo(settings.timezone))
@@ -165,7 +173,8 @@ def apply_update(as_of: date | None, source: str | None, dry_run: bool, new_seas
     )
     new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
     profiles = look_up_new_schools(new_ids, as_of, settings)
-    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season)
+    rules = pipeline.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
+    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap)
 
     changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
     entry = Entry(
@@ -178,7 +187,7 @@ def apply_update(as_of: date | None, source: str | None, dry_run: bool, new_seas
         fetched_at=fetched.fetched_at.isoformat(),
         claimed_at=now.isoformat(),
         lease_until=lease(now, settings.lease_seconds),
-        new_season=new_season,
+        new_season=result.season_closed,
         ignore_ids=sorted(settings.ignore_ids),
         profiles=profiles.to_dict("records"),
         changes=changes,
@@ -208,17 +217,24 @@ def apply_update(as_of: date | None, source: str | None, dry_run: bool, new_seas
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
     finish(ledger, etag, entry, writes, settings, summary)
+    if result.closed_by_calendar:  # the operators are told, not asked
+        closed = next(str(e) for e in result.events if e.tag == "new-season")
+        carry_overs = HistoryLayout.of(result.schools.columns).carry_overs
+        notice = render.season_notice(result.season_closed, closed, as_of, carry_overs)
+        summary.events.append(tell_operators(notice, settings))
     keep_daily_feed(fetched, feed.kind, as_of, settings)
     summary.events += post_social_summaries(result.changes if publication.notifies else None, as_of, settings)
     report_run(summary)
     return summary.as_dict()
 
 
-def run_from_cli(as_of: date | None, source: str | None, dry_run: bool, new_season: str | None = None) -> int:
+def run_from_cli(
+    as_of: date | None, source: str | None, dry_run: bool, new_season: str | None = None, fill_gap: bool = False
+) -> int:
     """``cps-covid run``: the flow with configured settings; prints the summary or why it did not complete."""
     Settings.load()  # a configuration error is reported before a flow run is created
     with tags("cps-covid", "cases", "cli"):
-        state = run_update(as_of=as_of, source=source, dry_run=dry_run, new_season=new_season)
+        state = run_update(as_of=as_of, source=source, dry_run=dry_run, new_season=new_season, fill_gap=fill_gap)
     if state.is_cancelled():
         print(f"cps-covid run: {state.message}", file=sys.stderr)
         return 3

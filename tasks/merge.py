@@ -23,8 +23,19 @@ def merge_feed(
     profiles: pd.DataFrame,
     ignore_ids: frozenset[str],
     new_season: str | None = None,
+    rules: pipeline.SeasonRules | None = None,
+    fill_gap: bool = False,
 ) -> merge.MergeResult:
-    result = pipeline.apply(feed, history, as_of, profiles=profiles, ignore_ids=ignore_ids, new_season=new_season)
+    result = pipeline.apply(
+        feed,
+        history,
+        as_of,
+        profiles=profiles,
+        ignore_ids=ignore_ids,
+        new_season=new_season,
+        rules=rules,
+        fill_gap=fill_gap,
+    )
     logger = get_run_logger()
     logger.info("%d new case(s) at %d school(s) for %s", result.new_cases, len(result.changes), result.day)
     for event in result.events:

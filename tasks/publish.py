@@ -63,6 +63,18 @@ def notify_subscribers(subject: str, message: str, settings: Settings) -> str:
     return message_id
 
 
+@task(name="Tell the operators", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
+def tell_operators(notice: tuple[str, str], settings: Settings) -> str:
+    """A notice on the alarm topic that needs no answer (the season calendar closed a season); logged as well."""
+    subject, body = notice
+    logger = get_run_logger()
+    logger.warning("%s\n%s", subject, body)
+    if not settings.alarm_topic_arn:
+        return f"operators not mailed (no alarm topic configured): {subject}"
+    message_id = sns.publish(aws.client("sns", settings.aws_credentials_block), settings.alarm_topic_arn, subject, body)
+    return f"operators told on the alarm topic (message {message_id}): {subject}"
+
+
 @task(name="Read an archived payload", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def read_archived(key: str, settings: Settings) -> bytes:
     found = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket).get(key)

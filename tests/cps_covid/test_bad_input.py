@@ -120,6 +120,9 @@ CASES: dict[str, tuple[bytes, Callable[[Path], None] | None]] = {
     "feed-count-absurd": (api([*API, {"SchoolID": 610212, "TotalCaseCount": 10000}]), None),
     "feed-season-absurd": (api([*API, *[{"SchoolID": 610212, "TotalCaseCount": 500}] * 12]), None),
     "feed-season-reset": (b'"CPS School ID"\n"609772"\n"610212"\n', None),
+    "feed-empty-list": (b"[]", None),
+    "feed-header-only": (b'"Result Date","CPS School ID","School","Role"\n', None),
+    "feed-gap": (FEED, None),
     "feed-utf8-bom": (b"\xef\xbb\xbf" + FEED, None),
     "feed-id-padded": (FEED.replace(b'"609772"', b'" 609772 "'), None),
     "feed-rows-without-id": (csv_lines('"09/23/2021","","UNASSIGNED","Adult"', '"09/23/2021","","X","Adult"'), None),
@@ -161,6 +164,10 @@ CASES: dict[str, tuple[bytes, Callable[[Path], None] | None]] = {
 }
 
 
+RERUNS = {"feed-season-reset", "feed-empty-list", "feed-header-only", "feed-gap"}
+"""Refusals that tell the person to run the same command again with an option: the command they ran is named."""
+
+
 @pytest.mark.parametrize(("case", "outcome", "expected"), catalogue(), ids=[r[0] for r in catalogue()])
 def test_catalogued_bad_input(case: str, outcome: str, expected: str, tmp_path: Path) -> None:
     assert case in CASES, f"docs/bad-input.md row {case!r} has no test case"
@@ -172,7 +179,7 @@ def test_catalogued_bad_input(case: str, outcome: str, expected: str, tmp_path: 
     feed = tmp_path / "feed.csv"
     feed.write_bytes(feed_bytes)
     out = tmp_path / "out"
-    as_of = date(2022, 8, 30) if case == "feed-season-reset" else date(2021, 9, 23)
+    as_of = date(2021, 10, 7) if case == "feed-gap" else date(2021, 9, 23)
 
     if case == "feed-stale":
         merge_folder(folder, feed, as_of, tmp_path / "first", ignore_ids=IGNORE)
@@ -182,6 +189,7 @@ def test_catalogued_bad_input(case: str, outcome: str, expected: str, tmp_path: 
     if outcome.startswith("refused"):
         with pytest.raises(InputError) as refused:
             merge_folder(folder, feed, as_of, out, ignore_ids=IGNORE)
+        assert "cps-covid merge --history" in str(refused.value) or case not in RERUNS
         assert expected in str(refused.value)
         assert str(feed) in str(refused.value) or str(folder) in str(refused.value) or "feed" in str(refused.value)
         assert not out.exists()

@@ -126,8 +126,8 @@ def test_a_reset_names_the_command_that_was_run(make_schools, make_totals) -> No
     feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 1}), [])
     with pytest.raises(InputError, match="rerun the update with new_season=NAME"):
         pipeline.apply(feed, read(schools), date(2021, 2, 11))
-    with pytest.raises(InputError, match="rerun cps-covid merge --new-season NAME, NAME naming the season"):
-        pipeline.apply(feed, read(schools), date(2021, 2, 11), rerun="rerun cps-covid merge --new-season NAME")
+    with pytest.raises(InputError, match="rerun cps-covid merge --out x --new-season NAME, NAME naming the season"):
+        pipeline.apply(feed, read(schools), date(2021, 2, 11), rerun=pipeline.Rerun("cps-covid merge --out x"))
 
 
 def test_a_blank_carry_over_under_its_old_name_is_named_as_the_file_names_it(make_schools) -> None:

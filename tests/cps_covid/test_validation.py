@@ -105,10 +105,13 @@ def test_samples_stop_at_five():
 
 
 def test_a_table_level_failure_shows_what_was_observed():
-    (finding,) = validate(feed_rows(), "fresh_feed", "feed.csv").failures
+    totals = pd.DataFrame({"CPS_School_ID": [f"{400000 + i}" for i in range(5001)], "season_total": 1})
+    (finding,) = validate(totals, "fresh_totals", "feed.json").failures
     assert finding.expectation == "expect_table_row_count_to_be_between"
     assert finding.columns == ()
-    assert str(finding).endswith("failed (a feed has at least one case row and is not absurdly large): observed 0")
+    assert str(finding).endswith(
+        "failed (the district has at most 5,000 schools; none: no case this season yet): observed 5001"
+    )
 
 
 def test_frames_without_row_numbers_still_report_values():
