@@ -67,12 +67,13 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
         "data/daily-json/2021-09-23.csv",
         "data/newFormatTest.csv",
         "historical/2021-09-22-cases.html",
-        "historical/index.json",
+        "historical/2021-09.json",
         "newcases.html",
     ]
     assert "vaccination figures of 517 school(s) for 2021-09-23: 517 school(s) changed" in done.stdout
     header = (out / "data/allCpsCovidData.csv").read_text().splitlines()[0]
-    assert header.endswith(",20210923,Student_Count,Vax_First_Dose,Vax_Complete")
+    assert header.startswith("School,Latitude,Longitude,CPS_School_ID,Student_Count,Vax_Complete,Vax_First_Dose,7Total,")
+    assert header.endswith(",20210923")
 
 
 def test_serve_runs_the_subscription_service_until_stopped(moto_endpoint, tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ def test_deploy_creates_pools_deployments_and_automations(deployed) -> None:
         "source",
         "dry_run",
         "new_season",
+        "fill_gap",
     }
     failed = automations["cps-covid run failed"]
     assert failed.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
