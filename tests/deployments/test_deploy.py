@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,27 +60,10 @@ def deployed(flow_env: dict[str, str]) -> deploying.Changes:
 
 @pytest.fixture(scope="module")
 def worker(
-    deployed: deploying.Changes, flow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    deployed: deploying.Changes, flow_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, start_worker
 ) -> Iterator[None]:
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = flow_env | {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
-    prefect = Path(sys.executable).with_name("prefect")
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(prefect), "worker", "start", "--pool", "cps-covid-process", "--type", "process"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-    yield
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    print(log.read_text()[-4000:])
+    with start_worker(flow_env, tmp_path_factory.mktemp("worker") / "worker.log"):
+        yield
 
 
 def flow_run_state(flow_run_id: UUID) -> str:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -52,7 +50,7 @@ def seeded_history() -> pd.DataFrame:
     days = [day_column(date(2022, 6, 1) + timedelta(days=n)) for n in range(8)]
     rows = []
     for sid, (name, lat, lon, before, season) in SCHOOLS.items():
-        counts = [season // 2, season - season // 2, *[0] * 6]
+        counts = [before, season // 2, season - season // 2, *[0] * 5]  # gTotal: the sum of the day columns
         rows.append(
             {"School": name, "Latitude": lat, "Longitude": lon, SCHOOL_ID: sid, "7Total": 0, "14Total": 0}
             | {"21Total": 0, GTOTAL: before + season, "preSY2122": before}
@@ -89,7 +87,9 @@ def feeds() -> Iterator[FeedServer]:
 
 
 @pytest.fixture(scope="module")
-def worker(buckets, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def worker(
+    buckets, prefect_api: str, tmp_path_factory: pytest.TempPathFactory, start_worker
+) -> Iterator[dict[str, str]]:
     """The deployments on the process pool and a worker; the alarms of both years go to one operators' topic."""
     operators = buckets["calendar"].alarm_topic_arn
     env = (
@@ -98,29 +98,9 @@ def worker(buckets, prefect_api: str, tmp_path_factory: pytest.TempPathFactory) 
         | {"CPS_COVID_SOURCE_URL": "http://127.0.0.1:9/unused", "PREFECT_API_URL": prefect_api}
     )
     deploying.deploy(target="process", env=env)
-    log = tmp_path_factory.mktemp("year-worker") / "worker.log"
-    worker_env = {k: v for k, v in env.items() if not k.startswith("CPS_COVID_")} | {
-        "CPS_COVID_ALARM_TOPIC_ARN": operators,
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-    }
-    prefect = Path(sys.executable).with_name("prefect")
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [str(prefect), "worker", "start", "--pool", "cps-covid-process", "--type", "process"],
-            env=worker_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            start_new_session=True,
-        )
-    yield {"operators": operators}
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    print(log.read_text()[-3000:])
+    worker_env = {k: v for k, v in env.items() if not k.startswith("CPS_COVID_")}
+    with start_worker(worker_env | {"CPS_COVID_ALARM_TOPIC_ARN": operators}, tmp_path_factory.mktemp("year") / "w.log"):
+        yield {"operators": operators}
 
 
 def run_day(emulated: Emulated, feeds: FeedServer, as_of: date, *, seasons: str | None, **parameters):
