@@ -15,7 +15,15 @@ import pandas as pd
 from cps_covid import history, merge, migration, render, season
 from cps_covid.errors import GapError, NewSeasonError
 from cps_covid.feed import parse_feed
-from cps_covid.schema import LATITUDE, LEADING_COLUMNS, LONGITUDE, SCHOOL, SCHOOL_ID, TOTALS_COLUMNS
+from cps_covid.schema import (
+    LATITUDE,
+    LEADING_COLUMNS,
+    LONGITUDE,
+    SCHOOL,
+    SCHOOL_ID,
+    TOTALS_COLUMNS,
+    HistoryLayout,
+)
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
 
 SCHOOLS_KEY = "data/allCpsCovidData.csv"
@@ -135,6 +143,15 @@ def build_publication(
         subject = notification_subject(result, as_of)
         message = render.message(result.changes, day_cases, as_of, updated_at, site_url)
     return Publication(objects, subject, message, result, reports)
+
+
+def season_notice(result: merge.MergeResult, as_of: date) -> tuple[str, str] | None:
+    """The operators' notice (subject, body) when the season calendar closed a season in this update."""
+    if not result.closed_by_calendar or result.season_closed is None:
+        return None
+    closed = next(str(e) for e in result.events if e.tag == "new-season")
+    carry_overs = HistoryLayout.of(result.schools.columns).carry_overs
+    return render.season_notice(result.season_closed, closed, as_of, carry_overs)
 
 
 def new_school_ids(feed: Feed, schools: pd.DataFrame, ignore_ids: frozenset[str]) -> list[str]:

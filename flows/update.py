@@ -20,11 +20,10 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.tasks import exponential_backoff
 
-from cps_covid import pipeline, render
+from cps_covid import pipeline
 from cps_covid.errors import AwsCallFailed
 from cps_covid.ledger import Entry, Ledger, lease
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
-from cps_covid.schema import HistoryLayout
 from cps_covid.settings import Settings
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch_feed, look_up_new_schools
@@ -217,10 +216,7 @@ def apply_update(
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
     finish(ledger, etag, entry, writes, settings, summary)
-    if result.closed_by_calendar:  # the operators are told, not asked
-        closed = next(str(e) for e in result.events if e.tag == "new-season")
-        carry_overs = HistoryLayout.of(result.schools.columns).carry_overs
-        notice = render.season_notice(result.season_closed, closed, as_of, carry_overs)
+    if notice := pipeline.season_notice(result, as_of):  # the calendar closed a season: told, not asked
         summary.events.append(tell_operators(notice, settings))
     keep_daily_feed(fetched, feed.kind, as_of, settings)
     summary.events += post_social_summaries(result.changes if publication.notifies else None, as_of, settings)

@@ -173,6 +173,13 @@ def test_a_reset_near_a_season_start_closes_the_season_that_ended(make_schools, 
     assert (result.season_closed, result.closed_by_calendar) == (column, True)
     assert result.schools[column].tolist() == [70, 9] and result.changes["new_cases"].tolist() == [1]
     assert HistoryLayout.of(result.schools.columns).carry_overs == [column]
+    subject, body = pipeline.season_notice(result, as_of)
+    assert subject == f"cps-covid: the season was closed into {column} ({as_of:%b. %d, %Y}), no action needed"
+    assert f"Carry-over columns now: {column}." in body and "by the season calendar" in body
+    manual = pipeline.apply(
+        feed_of_totals(make_totals, **{"609772": 1}), read(schools), as_of, rules=CALENDAR, new_season="Mine"
+    )
+    assert pipeline.season_notice(manual, as_of) is None  # closed by hand: the operator knows
 
 
 def test_a_reset_far_from_any_season_start_stops_with_guidance(make_schools, make_totals) -> None:
