@@ -116,6 +116,15 @@ async def update(
     async one does not. The tasks stay synchronous and share one API client,
     which an async flow does not open for them (without it each task call opens
     its own, about 55 ms here).
+
+    Args:
+        as_of: The day to update, YYYY-MM-DD (America/Chicago). Empty: today. An earlier day is a backfill.
+        source: The feed's URL or path. Empty: the configured source_url.
+        dry_run: Validate and merge, publish nothing, mail nobody.
+        new_season: The district reset its totals outside the season calendar: close the season that ended
+            into this new carry-over column first (e.g. SY2223 or Summer_23).
+        fill_gap: Confirm that the days since the history's last day column (more than max_gap_days) had no
+            new case, and zero-fill them.
     """
     with SyncClientContext.get_or_create():
         return apply_update(as_of, source, dry_run, new_season, fill_gap)
@@ -138,7 +147,14 @@ def apply_update(
     fetched = fetch_feed.with_options(
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
     )(url, settings)
-    summary = RunSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
+    summary = RunSummary(
+        as_of=as_of.isoformat(),
+        source=url,
+        source_sha256=fetched.sha256,
+        dry_run=dry_run,
+        bucket=settings.bucket,
+        site_url=settings.site_url,
+    )
     raw_key = "" if dry_run else archive_payload(fetched, now, settings)
     summary.raw_key = raw_key
     ledger, etag = read_ledger(settings)

@@ -47,7 +47,13 @@ def _source(source: str | None, settings: Settings) -> str:
 
 @flow(name="cps-vaccination-update", flow_run_name=_run_name, log_prints=True)
 def vaccination_update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict:
-    """Put the district's vaccination and enrolment figures into the published per-school table."""
+    """Put the district's vaccination and enrolment figures into the published per-school table.
+
+    Args:
+        as_of: The day the figures are for, YYYY-MM-DD (America/Chicago). Empty: today.
+        source: The vaccination feed's URL or path. Empty: the configured vaccination_source_url.
+        dry_run: Validate and merge, write nothing.
+    """
     settings = Settings.load(require=NEEDED)
     as_of = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
     url = _source(source, settings)

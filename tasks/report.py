@@ -27,9 +27,25 @@ class RunSummary:
     message: str | None = None
     events: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    bucket: str = ""
+    site_url: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def links(self) -> list[str]:
+        """The published page and CSVs as a visitor opens them."""
+        site = self.site_url.rstrip("/")
+        keys = ["newcases.html", "data/allCpsCovidData.csv", "data/CPStotals.csv", "data/newFormatTest.csv"]
+        return [f"[{key}]({site}/{key})" for key in keys] if site else []
+
+    def table(self) -> list[dict]:
+        """The new-cases table artifact: readable headers and a total row."""
+        rows = [
+            {"School": c["School"], "CPS school id": c["CPS_School_ID"], "New cases": c["new_cases"]}
+            for c in self.changes
+        ]
+        return [*rows, {"School": "Total", "CPS school id": "", "New cases": sum(c["new_cases"] for c in self.changes)}]
 
     def markdown(self) -> str:
         lines = [
@@ -47,7 +63,16 @@ class RunSummary:
         lines += [f"- `{w['key']}` version `{w['version_id']}`" for w in self.written] or ["- none: nothing changed"]
         if self.planned and not self.written:
             lines += [f"- would write `{k}`" for k in self.planned]
-        lines += ["", f"Invalidation: `{self.invalidation_id}`", f"SNS message: `{self.message_id}`"]
+        message = f"`{self.message_id}`: {self.subject}" if self.message_id else "no message (nothing new)"
+        invalidation = f"`{self.invalidation_id}`" if self.invalidation_id else "none (nothing written)"
+        lines += [
+            "",
+            f"Bucket: `s3://{self.bucket}`" if self.bucket else "Bucket: not configured",
+            f"Invalidation: {invalidation}",
+            f"SNS message: {message}",
+        ]
+        if self.links():
+            lines.append(f"Published: {', '.join(self.links())}")
         if self.events or self.warnings:
             lines += ["", "## Corrections and warnings"]
             lines += [f"- {e}" for e in [*self.events, *self.warnings]]
@@ -74,4 +99,4 @@ class RunSummary:
 def report_run(summary: RunSummary) -> None:
     create_markdown_artifact(key="update-summary", markdown=summary.markdown(), description="CPS COVID update")
     if summary.changes:
-        create_table_artifact(key="new-cases-by-school", table=summary.changes, description="New cases by school")
+        create_table_artifact(key="new-cases-by-school", table=summary.table(), description="New cases by school")

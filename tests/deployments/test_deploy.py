@@ -99,6 +99,9 @@ def test_deploy_creates_pools_deployments_and_automations(deployed) -> None:
         "new_season",
         "fill_gap",
     }
+    described = rerun.parameter_openapi_schema["properties"]
+    assert described["fill_gap"]["description"].startswith("Confirm that the days since the history's last day")
+    assert all(p.get("description") for p in described.values())  # the UI's Custom run form explains each
     failed = automations["cps-covid run failed"]
     assert failed.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
     assert f"prefect.deployment.{rerun.id}" in failed.trigger.match_related.root["prefect.resource.id"]

@@ -83,7 +83,14 @@ def test_run_publishes_merge_invalidates_and_notifies(aws, feeds) -> None:
     assert summary["message_id"] == sent["message_id"]
 
     assert "update-summary" in artifacts and "new-cases-by-school" in artifacts
-    assert "22 new case(s) at 13 school(s)" in artifacts["update-summary"].data
+    report = artifacts["update-summary"].data
+    assert "22 new case(s) at 13 school(s)" in report
+    assert f"Bucket: `s3://{aws.bucket}`" in report
+    assert "[newcases.html](https://cpscovid.com/newcases.html)" in report
+    assert f"SNS message: `{sent['message_id']}`: CPS COVID update: 22 new cases (Sep. 23, 2021)" in report
+    table = json.loads(artifacts["new-cases-by-school"].data)
+    assert list(table[0]) == ["School", "CPS school id", "New cases"]
+    assert table[-1] == {"School": "Total", "CPS school id": "", "New cases": 22} and len(table) == 13 + 1
     assert "BLAIR" in artifacts["history-validation"].data
 
 
@@ -98,6 +105,7 @@ def test_same_feed_twice_writes_nothing_the_second_time(aws, feeds) -> None:
     assert second.result()["written"] == [] and second.result()["message_id"] is None
     assert (all_versions(aws), len(invalidations(aws)), len(aws.sent_notifications())) == before
     assert "Objects written" in artifacts["update-summary"].data
+    assert "SNS message: no message (nothing new)" in artifacts["update-summary"].data
 
 
 def test_health_api_json_gives_the_same_tables_as_the_case_list(aws, feeds, monkeypatch) -> None:
