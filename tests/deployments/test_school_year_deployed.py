@@ -179,9 +179,9 @@ def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(w
     check_the_year(published(emulated))
 
     def alarms() -> list[dict]:
-        found = [m for m in operator_mail(emulated, worker["operators"]) if m["subject"].endswith("Failed")]
+        found = [m for m in operator_mail(emulated, worker["operators"]) if " Failed" in m["subject"]]
         return found if len(found) >= 2 else []
 
-    assert sorted(m["subject"] for m in wait_for(alarms, what="both failure alarms", timeout=240)) == [
-        f"cps-covid: cps-covid-rerun run {name} Failed" for name in stopped
-    ]
+    subjects = sorted(m["subject"] for m in wait_for(alarms, what="both failure alarms", timeout=240))
+    assert [s.split(":")[0] for s in subjects] == [f"cps-covid-rerun {name} Failed" for name in stopped]
+    assert all(": the feed lists no case at all where the history counts" in s for s in subjects)  # why
