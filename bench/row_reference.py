@@ -4,7 +4,7 @@ Written for the benchmark from the description of the old Lambda's update: read
 the table, add today's column, then ``iterrows`` over the schools, compare each
 school's season total with the feed's, set the changed cells with ``.at`` and
 recompute that school's 7/14/21-day windows from its own cells; new schools
-appended with ``.loc[len(df)]``; the district totals built day by day; the
+appended with ``.loc[len(df)]``, then moved to their place by name; the district totals built day by day; the
 transposed file with ``DataFrame.transpose``. It applies the project's rules
 (calendar-day windows, gap days, drift repair, corrections, carry-overs), so
 its output must equal ``cps_covid.merge`` exactly: the benchmark checks that
@@ -78,6 +78,7 @@ def _append_new_schools(
     found = {row[SCHOOL_ID]: row for _, row in profiles.iterrows()}
     dtypes = schools.dtypes.to_dict()
     schools = schools.reset_index(drop=True)
+    kept = len(schools)
     events = []
     added = False
     for school_id in season_totals:
@@ -113,7 +114,17 @@ def _append_new_schools(
             events.append(
                 Event("school-added", school_id, name, "first seen in the feed, added from its school profile")
             )
-    return (schools.astype(dtypes) if added else schools), events
+    return (_in_name_order(schools.astype(dtypes), kept) if added else schools), events
+
+
+def _in_name_order(schools: pd.DataFrame, kept: int) -> pd.DataFrame:
+    """Each new row (from ``kept`` on) moved before the first kept school, ADMINISTRATIVE aside, named after it."""
+    names, ids = schools[SCHOOL].tolist(), schools[SCHOOL_ID].tolist()
+    order = list(range(kept))
+    for new in sorted(range(kept, len(schools)), key=lambda i: names[i]):
+        after = [p for p, i in enumerate(order) if i < kept and ids[i] != "999999" and names[i] > names[new]]
+        order.insert(after[0] if after else len(order), new)
+    return schools.iloc[order].reset_index(drop=True)
 
 
 def apply_feed_by_rows(
