@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from cps_covid.render import arrival_time
 
 LEDGER_KEY = "state/ledger.json"
 STEPS = ("claimed", "published", "invalidated", "notifying", "notified")
@@ -88,7 +90,7 @@ class Ledger:
         for entry in self.entries:
             if entry.as_of != as_of:
                 continue
-            when = datetime.fromisoformat(entry.claimed_at).strftime("%H:%M")
+            when = arrival_time(date.fromisoformat(as_of), datetime.fromisoformat(entry.claimed_at))
             for change in entry.changes:
                 out.setdefault(str(change["CPS_School_ID"]), []).append((when, int(change["new_cases"])))
         return out

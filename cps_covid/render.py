@@ -34,6 +34,20 @@ def date_label(day: date) -> str:
     return day.strftime("%b. %d, %Y")
 
 
+def update_time(day: date, updated_at: datetime) -> str:
+    """When an update for ``day`` ran, as the mail says it: a backfill's fetch time is not glued to its day."""
+    if updated_at.date() == day:
+        return f"{updated_at:%I:%M %p}, {date_label(day)}"
+    return f"{date_label(day)} (a backfill, fetched {updated_at:%I:%M %p}, {date_label(updated_at.date())})"
+
+
+def arrival_time(day: date, claimed_at: datetime) -> str:
+    """When cases arrived, for the page: the time, and the date too when it was not the page's own day."""
+    if claimed_at.date() == day:
+        return f"{claimed_at:%H:%M}"
+    return f"{date_label(claimed_at.date())} {claimed_at:%H:%M}"
+
+
 def _number(value: float) -> str:
     return "" if pd.isna(value) else repr(float(value))
 
@@ -109,7 +123,7 @@ def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_a
     lines = [
         "cpscovid.com has detected new COVID-19 cases.",
         "",
-        f"Update: {updated_at.strftime('%I:%M %p')}, {date_label(day)}",
+        f"Update: {update_time(day, updated_at)}",
         f"New cases: {int(changes['new_cases'].clip(lower=0).sum())}",
         f"Schools affected: {int((changes['new_cases'] > 0).sum())}",
     ]

@@ -187,3 +187,13 @@ def test_the_message_without_corrections_has_no_corrections_line():
     assert "Corrections" not in text
     assert "Update: 09:00 AM, Sep. 23, 2021\n" in text
     assert text.endswith("View the list of cases at x.org/newcases.html\n")
+
+
+def test_a_backfill_says_when_it_ran_apart_from_the_day_it_updates():
+    ran = datetime(2026, 12, 1, 13, 54)
+    assert render.update_time(DAY, ran) == "Sep. 23, 2021 (a backfill, fetched 01:54 PM, Dec. 01, 2026)"
+    assert render.update_time(DAY, datetime(2021, 9, 23, 13, 54)) == "01:54 PM, Sep. 23, 2021"
+    assert render.arrival_time(DAY, ran) == "Dec. 01, 2026 13:54"
+    assert render.arrival_time(DAY, datetime(2021, 9, 23, 13, 50)) == "13:50"
+    text = render.message(changes(("ADDAMS", 2)), day_cases(("ADDAMS", 41.69, -87.53, 2)), DAY, ran, "x")
+    assert "Update: Sep. 23, 2021 (a backfill, fetched 01:54 PM, Dec. 01, 2026)\n" in text
