@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
@@ -44,9 +44,15 @@ from tasks.validate import validate_feed, validate_history
 
 
 def _run_name() -> str:
-    as_of = flow_run.parameters.get("as_of") or "today"
-    suffix = "-dry-run" if flow_run.parameters.get("dry_run") else ""
-    return f"update-{as_of}{suffix}"
+    """``update-2021-09-24 at 13:54:02``: the day it updates (a cron run's today) and when it started, so
+    reruns of one day are told apart in the UI."""
+    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(CHICAGO)
+    as_of = flow_run.parameters.get("as_of") or started.date().isoformat()
+    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
+    return f"update-{as_of} at {started:%H:%M:%S}{suffix}"
+
+
+CHICAGO = ZoneInfo("America/Chicago")
 
 
 def _etags(published: dict) -> dict[str, str | None]:

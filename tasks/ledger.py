@@ -73,7 +73,7 @@ def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) ->
     return new_etag
 
 
-@task(name="Record progress", cache_policy=NO_CACHE)
+@task(name="Record progress", task_run_name="Record progress: {step}", cache_policy=NO_CACHE)
 def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: str, settings: Settings, **fields: object) -> str:
     current = ledger.get(entry.id)
     current.step = step

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,7 @@ def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
         "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23", "dry_run": False}, timeout=300
     )
     assert flow_run.state.is_completed(), flow_run.state.message
-    assert flow_run.name == "update-2021-09-23"
+    assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d", flow_run.name), flow_run.name
     s3 = emulated.client("s3")
     versions = s3.list_object_versions(Bucket=emulated.bucket, Prefix=pipeline.PAGE_KEY).get("Versions", [])
     assert len(versions) == 1
