@@ -37,8 +37,8 @@ def alert_text(
             "The dashboard is not being updated: check the work pool, the worker and the last runs.\n"
         )
     else:
-        # SNS takes 100 characters: the deployment names the project, the error's class is left to the body
-        short = re.sub(r"^[A-Z]\w*(Error|Exception|Failed): ", "", why)
+        # SNS takes 100 characters: the deployment names the project, the error's class and URL are in the body
+        short = re.sub(r"^([A-Z]\w*(Error|Exception|Failed): )?(\w+://\S+: )?", "", why)  # the URL is in the body
         subject = f"{deployment} {flow_run_name} {state}" + (f": {short}" if short else "")
         body = f"The flow run {flow_run_name} of the deployment {deployment} ended in state {state}.\n"
         if as_of:

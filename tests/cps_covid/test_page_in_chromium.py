@@ -56,7 +56,7 @@ def chromium(*args: str, user_data: Path) -> str:
 def test_page_renders_rows_and_shows_script_names_as_text(page: Path, tmp_path: Path) -> None:
     dom = chromium("--dump-dom", page.as_uri(), user_data=tmp_path / "profile")
 
-    assert "<title>CPS COVID new cases: Sep. 23, 2021</title>" in dom
+    assert "<title>CPS Covid Tracker - Sep. 23, 2021</title>" in dom
     assert "PWNED" not in dom.split("</title>")[0]
     assert dom.count('<tr><td><a href="school.html?name=') == 3
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;</a>" in dom

@@ -184,7 +184,7 @@ def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(w
         return found if len(found) >= 2 else []
 
     subjects = [m["subject"] for m in wait_for(alarms, what="both failure alarms", timeout=240)]
-    why = "Failed: the feed lists no case at all where the history counts"  # why, not only that it failed
+    why = "Failed: the feed lists no case at all"  # why, not only that it failed
     assert len(subjects) == 2
     for name in stopped:  # one alarm per failed run, saying which run and why
         assert [s for s in subjects if s.startswith(f"cps-covid-rerun {name} {why}")], (name, subjects)

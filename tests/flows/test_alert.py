@@ -10,7 +10,7 @@ def test_a_failure_alarm_says_which_run_of_which_deployment_failed_and_why() -> 
     subject, body = alert_text(
         "failed", "cps-covid-update", "update-2021-09-24", "Failed", "http://ui/runs/1", why, "2021-09-24"
     )
-    assert subject == "cps-covid-update update-2021-09-24 Failed: https://cps.example/feed.csv: HTTP 404 Not Found"
+    assert subject == "cps-covid-update update-2021-09-24 Failed: HTTP 404 Not Found"
     assert "The flow run update-2021-09-24 of the deployment cps-covid-update ended in state Failed." in body
     assert "It was updating 2021-09-24." in body and f"Why: {why}" in body and "http://ui/runs/1" in body
 
