@@ -58,10 +58,13 @@ def test_page_renders_rows_and_shows_script_names_as_text(page: Path, tmp_path: 
 
     assert "<title>CPS Covid Tracker - Sep. 23, 2021</title>" in dom
     assert "PWNED" not in dom.split("</title>")[0]
-    assert dom.count('<tr><td><a href="school.html?name=') == 3
+    assert dom.count('<tr><td><a href="https://cpscovid.com/school.html?name=') == 3
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;</a>" in dom
-    assert 'href="school.html?name=AMUNDSEN_HIGH_SCHOOL&amp;Lat=41.97506726&amp;Long=-87.67948421"' in dom
-    assert "<h1>Case data collected Sep. 23, 2021</h1>" in dom
+    assert (
+        'href="https://cpscovid.com/school.html?name=AMUNDSEN_HIGH_SCHOOL&amp;Lat=41.97506726&amp;Long=-87.67948421"'
+        in dom
+    )
+    assert "Case data collected Sep. 23, 2021</h2>" in dom
 
 
 def test_page_screenshot_is_a_picture(page: Path, tmp_path: Path) -> None:
