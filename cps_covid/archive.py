@@ -11,6 +11,7 @@ fetch URL becomes ``https://cpscovid.com/historical/${year}-${fmtMonth}.json``
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import dataclass
@@ -90,10 +91,16 @@ def day_cases(schools: pd.DataFrame, day: date) -> pd.DataFrame:
     return rows[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, column]].rename(columns={column: "cases"})
 
 
-def page_shows_day(page: bytes, day: date) -> bool:
-    """Whether a stored ``newcases.html`` is the page of ``day`` (its title carries the date)."""
+def page_shows_day(page: bytes, day: date, site_url: str) -> bool:
+    """Whether a stored ``newcases.html`` can be archived as the page of ``day``.
+
+    Its title carries the date, and its links are absolute to ``site_url`` (a page
+    published before 2026-12 linked ``school.html`` relatively, dead under
+    ``historical/``: such a page is rendered again from the history instead).
+    """
     found = _TITLE.search(page)
-    return bool(found) and date_label(day).encode() in found.group(1)
+    links_home = f'action="{html.escape(site_url.rstrip("/"))}/index.html"'.encode()
+    return bool(found) and date_label(day).encode() in found.group(1) and links_home in page
 
 
 def read_month_index(payload: bytes | None, name: str) -> dict[str, dict]:

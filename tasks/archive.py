@@ -42,7 +42,7 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
 
     if s3.etag_of(bucket, archived.key) is None:
         stored = bucket.get(pipeline.PAGE_KEY)
-        if stored is not None and archive.page_shows_day(stored.body, archived.day):
+        if stored is not None and archive.page_shows_day(stored.body, archived.day, settings.site_url):
             page, origin = stored.body, f"copied from {pipeline.PAGE_KEY}"
         else:
             cases = archive.day_cases(schools, archived.day)

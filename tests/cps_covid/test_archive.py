@@ -36,9 +36,12 @@ def test_nothing_is_archived_later_in_the_day_on_a_backfill_or_after_a_quiet_day
 def test_the_stored_page_is_recognised_by_its_date(make_schools) -> None:
     schools = make_schools(["20210922"], {"609772": [2], "610212": [0]})
     page = render.newcases_page(archive.day_cases(schools, date(2021, 9, 22)), date(2021, 9, 22), "https://x")
-    assert archive.page_shows_day(page, date(2021, 9, 22))
-    assert not archive.page_shows_day(page, date(2021, 9, 21))
-    assert not archive.page_shows_day(b"<html>no title</html>", date(2021, 9, 22))
+    assert archive.page_shows_day(page, date(2021, 9, 22), "https://x")
+    assert not archive.page_shows_day(page, date(2021, 9, 21), "https://x")
+    assert not archive.page_shows_day(b"<html>no title</html>", date(2021, 9, 22), "https://x")
+    old = b'<title>CPS COVID new cases: Sep. 22, 2021</title><a href="school.html?name=ADDAMS">'  # before 2026-12
+    assert not archive.page_shows_day(old, date(2021, 9, 22), "https://x")  # its links would be dead: rendered again
+    assert not archive.page_shows_day(page, date(2021, 9, 22), "https://elsewhere.org")
     assert list(archive.day_cases(schools, date(2021, 9, 22))["CPS_School_ID"]) == ["609772"]
 
 
