@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from cps_covid.local.waiting import stop
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -75,9 +77,4 @@ def prefect_server(
         wait_healthy(api_url, process, deadline_seconds, log)
         yield api_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,3 +20,13 @@ def wait_for(check: Callable[[], T], *, what: str, timeout: float = 120.0, every
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout} s waiting for {what}")
         time.sleep(every)
+
+
+def stop(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Terminate, wait up to ``timeout`` seconds, then kill: a local service never outlives what started it."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

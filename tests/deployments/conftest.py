@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cps_covid.local.waiting import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,11 +32,7 @@ def process_worker(env: dict[str, str], log: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         print(log.read_text()[-4000:])
 
 
