@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
-from cps_covid.settings import DISTRICT_SEASONS
+from cps_covid.settings import DISTRICT_SEASONS, MAX_GAP_DAYS
 
 
 def _date(text: str) -> date:
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         help="season calendar NAME:YYYY-MM-DD,...: a reset near a season's first day closes the season before it "
         "(empty: every reset stops)",
     )
-    offline.add_argument("--fill-gap", action="store_true", help="confirm zero-filling more than 14 days")
+    offline.add_argument("--fill-gap", action="store_true", help=f"confirm zero-filling more than {MAX_GAP_DAYS} days")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
 
     vaccination = commands.add_parser("vaccination", help="run the vaccination and enrolment update flow")

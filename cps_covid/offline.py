@@ -50,7 +50,7 @@ def merge_folder(
         profiles=pipeline.profiles_frame(found),
         ignore_ids=ignore_ids,
         new_season=new_season,
-        rules=pipeline.SeasonRules.of(seasons, 7, 14),
+        rules=pipeline.SeasonRules.of(seasons),  # the settings' default window and gap limit
         fill_gap=fill_gap,
         rerun=rerun,
     )

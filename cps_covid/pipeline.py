@@ -24,6 +24,7 @@ from cps_covid.schema import (
     TOTALS_COLUMNS,
     HistoryLayout,
 )
+from cps_covid.settings import MAX_GAP_DAYS, SEASON_WINDOW_DAYS
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
 
 SCHOOLS_KEY = "data/allCpsCovidData.csv"
@@ -179,12 +180,14 @@ class SeasonRules:
     """What a run does at the edges of a school year (from the settings; see ``season``)."""
 
     calendar: list[season.SeasonStart] = field(default_factory=list)
-    window_days: int = 7
-    max_gap_days: int | None = 14
+    window_days: int = SEASON_WINDOW_DAYS
+    max_gap_days: int | None = MAX_GAP_DAYS
     """A run this many days or fewer after the history's last day zero-fills the days between; later stops."""
 
     @classmethod
-    def of(cls, seasons: str, window_days: int, max_gap_days: int | None) -> SeasonRules:
+    def of(
+        cls, seasons: str, window_days: int = SEASON_WINDOW_DAYS, max_gap_days: int | None = MAX_GAP_DAYS
+    ) -> SeasonRules:
         return cls(season.parse_calendar(seasons), window_days, max_gap_days)
 
 

@@ -20,6 +20,8 @@ ENV_PREFIX = "CPS_COVID_"
 DEFAULT_IGNORE_IDS = frozenset({"610377", "610012", "609703"})
 DISTRICT_SEASONS = "SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18"
 """The district's seasons as the dashboard counted them (its front end counts Summer 22 from 2022-06-14)."""
+SEASON_WINDOW_DAYS = 7
+MAX_GAP_DAYS = 14
 
 
 class SettingsError(CpsCovidError):
@@ -49,9 +51,9 @@ class Settings:
     """The operators' SNS topic (failure automations); separate from the subscribers' topic."""
     seasons: str = DISTRICT_SEASONS
     """NAME:YYYY-MM-DD of each season's first day; a reset near one closes the season before it by itself."""
-    season_window_days: int = 7
+    season_window_days: int = SEASON_WINDOW_DAYS
     """How near a season's first day (before or after) a reset is closed by the calendar; elsewhere it stops."""
-    max_gap_days: int = 14
+    max_gap_days: int = MAX_GAP_DAYS
     """A run more days than this after the history's last day column stops unless confirmed (``fill_gap``)."""
     school_year: str = "08-15/06-20"
     """MM-DD/MM-DD: when a missing update is worth an alarm."""
