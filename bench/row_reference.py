@@ -19,6 +19,7 @@ import pandas as pd
 
 from cps_covid.merge import Event, MergeResult
 from cps_covid.schema import (
+    ADMINISTRATIVE_ID,
     GTOTAL,
     LATITUDE,
     LONGITUDE,
@@ -122,7 +123,7 @@ def _in_name_order(schools: pd.DataFrame, kept: int) -> pd.DataFrame:
     names, ids = schools[SCHOOL].tolist(), schools[SCHOOL_ID].tolist()
     order = list(range(kept))
     for new in sorted(range(kept, len(schools)), key=lambda i: names[i]):
-        after = [p for p, i in enumerate(order) if i < kept and ids[i] != "999999" and names[i] > names[new]]
+        after = [p for p, i in enumerate(order) if i < kept and ids[i] != ADMINISTRATIVE_ID and names[i] > names[new]]
         order.insert(after[0] if after else len(order), new)
     return schools.iloc[order].reset_index(drop=True)
 

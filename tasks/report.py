@@ -8,6 +8,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from cps_covid import pipeline
+
 
 @dataclass
 class RunSummary:
@@ -36,7 +38,7 @@ class RunSummary:
     def links(self) -> list[str]:
         """The published page and CSVs as a visitor opens them."""
         site = self.site_url.rstrip("/")
-        keys = ["newcases.html", "data/allCpsCovidData.csv", "data/CPStotals.csv", "data/newFormatTest.csv"]
+        keys = (pipeline.PAGE_KEY, pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY)
         return [f"[{key}]({site}/{key})" for key in keys] if site else []
 
     def table(self) -> list[dict]:
