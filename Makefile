@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint browser bench soak lock image deploy clean
+.PHONY: install demo up down test lint browser bench soak lock image deploy clean
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ deploy: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cps-covid demo
 
+# The system on loopback, operated from the Prefect UI (no AWS): DAYS_EVERY=minutes per replayed day.
+up: $(STAMP)
+	$(BIN)/cps-covid stack up $(if $(DAYS_EVERY),--minutes-per-day $(DAYS_EVERY))
+
+down: $(STAMP)
+	$(BIN)/cps-covid stack down
+
 # Debian's Chromium renders the published page in the browser tests.
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
@@ -59,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .cache demo-site .prefect-demo
+	rm -rf $(VENV) .cache demo-site .prefect-demo .stack

@@ -11,7 +11,7 @@ visitor could see yesterday's table for hours after an update.
   (``s-maxage``), which only matters if an invalidation were ever lost.
 - An archived day's page (``historical/YYYY-MM-DD-cases.html``) is written
   once and never replaced: a year, ``immutable``.
-- Internal state (``state/``, ``raw/``) is not for visitors: ``no-store``.
+- Internal state (``state/``, ``raw/``, a run's Data Docs under ``runs/``) is not for visitors: ``no-store``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ LIVE = "public, max-age=300, s-maxage=3600"
 IMMUTABLE = "public, max-age=31536000, immutable"
 INTERNAL = "no-store"
 _ARCHIVED_PAGE = re.compile(r"^historical/\d{4}-\d{2}-\d{2}-cases\.html$")
-_INTERNAL_PREFIXES = ("state/", "raw/")
+_INTERNAL_PREFIXES = ("state/", "raw/", "runs/")
 
 
 def cache_control(key: str) -> str:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
+from cps_covid.local import stack as local_stack
 from cps_covid.settings import DISTRICT_SEASONS, MAX_GAP_DAYS
 
 
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--target", choices=["process", "ecs"], default="process", help="the work pool to deploy to")
     deploy.add_argument("--image", help="the image for the ECS pool (see make image)")
 
+    stack = commands.add_parser("stack", help="the local stack: Prefect UI, moto, a replayed season, a worker")
+    local_stack.add_arguments(stack)
     demo = commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
     demo.add_argument("--out", type=Path, default=Path("demo-site"), help="where to copy what was published")
     demo.add_argument("--prefect-home", type=Path, default=Path(".prefect-demo"), help="the ephemeral API's home")
@@ -155,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(deploy(target=args.target, image=args.image).text())
             return 0
+        if args.command == "stack":
+            return local_stack.run(args)
         if args.command == "demo":
             from cps_covid.local.demo import main as demo
 

@@ -58,6 +58,9 @@ class Settings:
     school_year: str = "08-15/06-20"
     """MM-DD/MM-DD: when a missing update is worth an alarm."""
     prefect_ui_url: str = ""
+    replay_clock: str = ""
+    """Local stack only (``make up``): ``FIRST_DAY@START_UTC/MINUTES`` plays a past season forward, one day per
+    MINUTES, for runs without ``as_of``; empty (production): today in ``timezone``."""
     tags: Mapping[str, str] = field(default_factory=lambda: {"lifecycle": "true"})
 
     # --- the subscription service (``cps-covid serve``) ---

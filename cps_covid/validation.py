@@ -60,6 +60,8 @@ class ValidationReport:
     evaluated: int
     failures: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    result: Any = field(default=None, repr=False, compare=False)
+    """Great Expectations' own result, for its Data Docs page (``data_docs_page``)."""
 
     @property
     def success(self) -> bool:
@@ -145,7 +147,7 @@ def validate(frame: pd.DataFrame, suite_name: str, source: str) -> ValidationRep
     if ROW in frame.columns:
         result_format["unexpected_index_column_names"] = [c for c in IDENTIFYING if c in frame.columns]
     result = batch.validate(suite, result_format=result_format)
-    report = ValidationReport(suite=suite_name, source=source, evaluated=len(result.results))
+    report = ValidationReport(suite=suite_name, source=source, evaluated=len(result.results), result=result)
     for item in result.results:
         if item.success:
             continue
@@ -171,3 +173,18 @@ def validate(frame: pd.DataFrame, suite_name: str, source: str) -> ValidationRep
         severity = str(getattr(config, "severity", "critical")).lower()
         (report.warnings if "warning" in severity or "info" in severity else report.failures).append(finding)
     return report
+
+
+def data_docs_page(report: ValidationReport, run_name: str) -> bytes:
+    """The validation as Great Expectations' Data Docs show it: one HTML page, rendered by GE's own renderers.
+
+    The page takes its styles and icons from public CDNs, as every Data Docs page does.
+    """
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    result = report.result
+    result.meta["run_id"] = RunIdentifier(run_name=run_name)
+    document = ValidationResultsPageRenderer().render(result)
+    return DefaultJinjaPageView().render(document, show_how_to_buttons=False).encode("utf-8")

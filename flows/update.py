@@ -20,11 +20,12 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from prefect.tasks import exponential_backoff
 
-from cps_covid import pipeline
-from cps_covid.errors import AwsCallFailed
+from cps_covid import clock, pipeline
+from cps_covid.errors import AwsCallFailed, CpsCovidError
 from cps_covid.ledger import Entry, Ledger, lease
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
+from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch_feed, look_up_new_schools
 from tasks.ledger import UpdateClaimedElsewhere, archive_payload, checkpoint, claim, read_ledger, release
@@ -38,7 +39,7 @@ from tasks.publish import (
     read_published,
     tell_operators,
 )
-from tasks.report import RunSummary, report_run
+from tasks.report import RunSummary, failed_with, report_run
 from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
@@ -47,12 +48,20 @@ def _run_name() -> str:
     """``update-2021-09-24 at 13:54:02``: the day it updates (a cron run's today) and when it started, so
     reruns of one day are told apart in the UI."""
     started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(CHICAGO)
-    as_of = flow_run.parameters.get("as_of") or started.date().isoformat()
+    as_of = flow_run.parameters.get("as_of") or _today(started).isoformat()
     suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
     return f"update-{as_of} at {started:%H:%M:%S}{suffix}"
 
 
 CHICAGO = ZoneInfo("America/Chicago")
+
+
+def _today(now: datetime) -> date:
+    """The day a run without ``as_of`` updates; a settings error is the flow body's to report, not the name's."""
+    try:
+        return clock.today(Settings.load().replay_clock, now)
+    except CpsCovidError:
+        return now.date()
 
 
 def _etags(published: dict) -> dict[str, str | None]:
@@ -107,7 +116,7 @@ def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary:
     return finish(ledger, etag, entry, writes, settings, summary)
 
 
-@flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True)
+@flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])
 async def update(
     as_of: date | None = None,
     source: str | None = None,
@@ -133,7 +142,13 @@ async def update(
             new case, and zero-fill them.
     """
     with SyncClientContext.get_or_create():
-        return apply_update(as_of, source, dry_run, new_season, fill_gap)
+        try:
+            outcome = apply_update(as_of, source, dry_run, new_season, fill_gap)
+        except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
+            return failed_with(err)
+        if not isinstance(outcome, State):  # Completed: a notice that could not be sent does not fail it
+            tell_if_recovered(Settings.load(), return_state=True)
+        return outcome
 
 
 def run_update(**parameters: object) -> State:
@@ -147,7 +162,7 @@ def apply_update(
     """The flow's body: fetch, validate, merge, publish, invalidate and notify, each step a task."""
     settings = Settings.load()
     now = datetime.now(ZoneInfo(settings.timezone))
-    as_of = as_of or now.date()
+    as_of = as_of or clock.today(settings.replay_clock, now)
     url = source or settings.source_url
 
     fetched = fetch_feed.with_options(
@@ -186,11 +201,13 @@ def apply_update(
     schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
     if schools_obj is None:
         raise FileNotFoundError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} does not exist: seed the history first")
-    feed = validate_feed(fetched)
+    keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
+    feed = validate_feed(fetched, keep_docs)
     history = validate_history(
         schools_obj.body,
         totals_obj.body if totals_obj else None,
         (f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY}", f"s3://{settings.bucket}/{pipeline.TOTALS_KEY}"),
+        keep_docs,
     )
     new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
     profiles = look_up_new_schools(new_ids, as_of, settings)
@@ -215,7 +232,9 @@ def apply_update(
     )
     with_entry = copy.deepcopy(ledger)
     with_entry.entries.append(entry)
-    publication = render_outputs(result, as_of, now, settings.site_url, with_entry.arrivals(entry.as_of))
+    publication = render_outputs(
+        result, as_of, now, settings.site_url, with_entry.arrivals(entry.as_of), settings=keep_docs
+    )
 
     writes = plan_writes(publication.objects, _etags(published))
     summary.new_cases = result.added_cases

@@ -9,15 +9,19 @@ in them and keeps these columns where they are.
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
 from prefect.runtime import flow_run
+from prefect.states import State
 from prefect.tasks import exponential_backoff
 
+from cps_covid.errors import CpsCovidError
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
+from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.publish import invalidate_cdn
+from tasks.report import failed_with
 from tasks.vaccination import (
     VaccinationSummary,
     fetch_vaccination_feed,
@@ -30,9 +34,11 @@ NEEDED = ("bucket", "distribution_id")
 
 
 def _run_name() -> str:
-    as_of = flow_run.parameters.get("as_of") or "today"
-    suffix = "-dry-run" if flow_run.parameters.get("dry_run") else ""
-    return f"vaccination-{as_of}{suffix}"
+    """``vaccination-2021-09-23 at 00:10:00``: the day (a cron run's today) and the start, as the update's."""
+    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(ZoneInfo("America/Chicago"))
+    as_of = flow_run.parameters.get("as_of") or started.date().isoformat()
+    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
+    return f"vaccination-{as_of} at {started:%H:%M:%S}{suffix}"
 
 
 def _source(source: str | None, settings: Settings) -> str:
@@ -45,8 +51,14 @@ def _source(source: str | None, settings: Settings) -> str:
     return url
 
 
-@flow(name="cps-vaccination-update", flow_run_name=_run_name, log_prints=True)
-def vaccination_update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict:
+@flow(
+    name="cps-vaccination-update",
+    flow_run_name=_run_name,
+    log_prints=True,
+    on_failure=[alarm_now],
+    on_crashed=[alarm_now],
+)
+def vaccination_update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict | State:
     """Put the district's vaccination and enrolment figures into the published per-school table.
 
     Args:
@@ -54,6 +66,14 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
         source: The vaccination feed's URL or path. Empty: the configured vaccination_source_url.
         dry_run: Validate and merge, write nothing.
     """
+    try:
+        return apply_vaccination(as_of, source, dry_run)
+    except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
+        return failed_with(err)
+
+
+def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> dict:
+    """The flow's body: fetch, validate, merge and publish, invalidate."""
     settings = Settings.load(require=NEEDED)
     as_of = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
     url = _source(source, settings)
@@ -69,6 +89,7 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
         reference = f"vaccination-{summary.as_of}-{summary.written[-1]['etag'].strip(chr(34))}"
         summary.invalidation_id = invalidate_cdn(paths, reference, settings)
     report_vaccination(summary)
+    tell_if_recovered(settings, return_state=True)  # a notice that could not be sent does not fail the update
     return summary.as_dict()
 
 

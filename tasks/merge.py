@@ -12,6 +12,7 @@ from cps_covid import merge, pipeline
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.ledger import Entry
 from cps_covid.publish_plan import md5
+from cps_covid.settings import Settings
 from tasks.validate import guarded_validation
 
 
@@ -51,10 +52,12 @@ def render_outputs(
     site_url: str,
     arrivals: dict[str, list[tuple[str, int]]] | None = None,
     with_page: bool = False,
+    settings: Settings | None = None,
 ) -> pipeline.Publication:
     return guarded_validation(
         "output-validation",
         lambda: pipeline.build_publication(result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page),
+        settings,
     )
 
 

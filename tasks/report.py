@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 
 from cps_covid import pipeline
+from cps_covid.errors import CpsCovidError
 
 
 @dataclass
@@ -102,3 +104,9 @@ def report_run(summary: RunSummary) -> None:
     create_markdown_artifact(key="update-summary", markdown=summary.markdown(), description="CPS COVID update")
     if summary.changes:
         create_table_artifact(key="new-cases-by-school", table=summary.table(), description="New cases by school")
+
+
+def failed_with(err: CpsCovidError) -> State:
+    """A flow's final state for an error of ours: its class and words, without Prefect logging it a second time
+    (the task that raised it logged it, with its traceback)."""
+    return Failed(message=f"{type(err).__name__}: {err}", data=err)

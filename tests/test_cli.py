@@ -60,7 +60,20 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
     assert "CloudFront invalidation " in done.stdout
     assert "Subject: CPS COVID update: 22 new cases (Sep. 23, 2021)" in done.stdout
     published = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    site = [p for p in published if not p.startswith(("raw/", "state/"))]  # the site, not the run's own records
+    site = [p for p in published if not p.startswith(("raw/", "state/", "runs/"))]  # the site, not the run's records
+    docs = sorted(p.rsplit("/", 1)[1] for p in published if p.startswith("runs/"))  # one Data Docs page a validation
+    assert docs == [
+        f"{suite}.html"
+        for suite in (
+            "fresh_feed",
+            "fresh_totals",
+            "history_cells",
+            "history_schools",
+            "history_totals",
+            "published_schools",
+            "published_totals",
+        )
+    ]
     assert site == [
         "data/CPStotals.csv",
         "data/allCpsCovidData.csv",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -109,6 +109,14 @@ def put_new(bucket: Bucket, key: str, body: bytes, *, content_type: str, metadat
             ) from None
         raise
     return Written(key, answer["ETag"], answer.get("VersionId"))
+
+
+def object_url(bucket: Bucket, key: str) -> str:
+    """Where a person opens an object: on AWS its page in the S3 console, on an emulator its plain URL."""
+    endpoint = bucket.client.meta.endpoint_url.rstrip("/")
+    if endpoint.endswith(".amazonaws.com"):
+        return f"https://console.aws.amazon.com/s3/object/{bucket.name}?prefix={quote(key)}"
+    return f"{endpoint}/{bucket.name}/{quote(key)}"
 
 
 def get_version(bucket: Bucket, key: str, version_id: str) -> bytes:

@@ -40,7 +40,8 @@ class FeedServer(LoopbackServer):
     """``with FeedServer() as server: server.route("/feed.csv", Route(...)); server.url("/feed.csv")``."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
+        self.routes: dict[str, Route | Callable[[], Route]] = {}
+        """A path's answer, or a function that makes it at each request (a feed that changes over time)."""
         self.profiles: dict[str, dict] = {}
         self.requests: Counter[str] = Counter()
         self.request_times: dict[str, list[float]] = {}
@@ -51,7 +52,7 @@ class FeedServer(LoopbackServer):
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def route(self, path: str, route: Route) -> str:
+    def route(self, path: str, route: Route | Callable[[], Route]) -> str:
         with self._lock:
             self.routes[path] = route
         return self.url(path)
@@ -75,6 +76,7 @@ class FeedServer(LoopbackServer):
                     server.requests[parsed.path] += 1
                     server.request_times.setdefault(parsed.path, []).append(time.monotonic())
                     route = server.routes.get(parsed.path)
+                    route = route() if callable(route) else route
                     failure = route.failures.pop(0) if route and route.failures else None
                 if parsed.path.endswith("/SchoolProfileInformation"):
                     if server.on_profile_request:

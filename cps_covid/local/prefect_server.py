@@ -55,13 +55,23 @@ def wait_healthy(api_url: str, process: subprocess.Popen, deadline_seconds: floa
 
 @contextmanager
 def prefect_server(
-    home: Path, deadline_seconds: float = 180, settings: Mapping[str, str] | None = None
+    home: Path, deadline_seconds: float = 180, settings: Mapping[str, str] | None = None, *, ui: bool = False
 ) -> Iterator[str]:
-    """``prefect server start`` on 127.0.0.1 and a free port, ``settings`` (PREFECT_*) added; yields the API URL."""
+    """``prefect server start`` on 127.0.0.1 and a free port, ``settings`` (PREFECT_*) added; yields the API URL.
+
+    ``ui``: serve the UI too, told its API's URL (else it calls the default port's, 4200, and cannot connect).
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | server_environment(home)
+    if ui:
+        env |= {
+            "PREFECT_SERVER_UI_ENABLED": "true",
+            "PREFECT_UI_API_URL": api_url,
+            "PREFECT_UI_URL": api_url.removesuffix("/api"),
+            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        }
     env |= dict(settings or {})
     log = home / "server.log"
     prefect = Path(sys.executable).with_name("prefect")

@@ -19,44 +19,21 @@ import pytest
 
 from cps_covid import history, merge, pipeline, season
 from cps_covid.errors import GapError, InputError, NewSeasonError
+from cps_covid.local.season_replay import FIRST_DAY, LAST_HISTORY_DAY, feed_of, history_until, real_schools
 from cps_covid.offline import merge_folder
 from cps_covid.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL = ROOT / "data/history-2021-09-22"
-FIRST_DAY, LAST_DAY = date(2021, 8, 30), date(2021, 9, 22)
+LAST_DAY = LAST_HISTORY_DAY
 BLAIR = "610087"
 DAYS = [f"202106{d:02d}" for d in range(1, 11)]
 
 
-def real_schools() -> pd.DataFrame:
-    return pd.read_csv(REAL / "allCpsCovidData.csv", dtype={SCHOOL_ID: "str", "School": "str"})
-
-
-def season_columns(real: pd.DataFrame) -> list[str]:
-    return [d for d in HistoryLayout.of(real.columns).days if d >= day_column(FIRST_DAY)]
-
-
-def feed_of(real: pd.DataFrame, day: date) -> bytes:
-    """The health API on ``day``: a record per school and day with cases so far this season."""
-    so_far = [d for d in season_columns(real) if d <= day_column(day)]
-    return json.dumps(
-        [
-            {"SchoolID": int(sid), "CaseDate": f"{d[4:6]}/{d[6:]}/{d[:4]}", "TotalCaseCount": int(n)}
-            for sid, counts in zip(real[SCHOOL_ID], real[so_far].to_numpy(), strict=True)
-            for d, n in zip(so_far, counts, strict=True)
-            if n
-        ]
-    ).encode()
-
-
 def cut_back(real: pd.DataFrame, *, closed: bool) -> pd.DataFrame:
     """The history of 2021-08-29: closed into ``preSY2122`` (season total 0), or the season still open."""
-    cut = real.drop(columns=season_columns(real))
-    cut[GTOTAL] = cut["preSY2122"]
-    if not closed:
-        cut = cut.drop(columns=["preSY2122"])
-    return merge.recompute_windows(cut)
+    cut = history_until(real, FIRST_DAY - timedelta(days=1))
+    return cut if closed else cut.drop(columns=["preSY2122"])
 
 
 def write_history(schools: pd.DataFrame, folder: Path) -> Path:

@@ -164,3 +164,14 @@ def test_validation_failed_gathers_every_failure():
         "validation failed, nothing was written: a.json: expect_x on cases failed (why): 1 unexpected value(s), "
         "e.g. row 2: cases='-1' | a.json: expect_y failed: observed 0"
     )
+
+
+def test_a_validation_has_its_great_expectations_data_docs_page() -> None:
+    from cps_covid.validation import data_docs_page
+
+    totals = pd.DataFrame({"CPS_School_ID": ["609772", "610212"], "season_total": [4, -3]})
+    page = data_docs_page(validate(totals, "fresh_totals", "feed.csv"), "update-2021-09-23 at 13:54:02").decode()
+
+    assert page.startswith("<!DOCTYPE html>") or "<html" in page[:500]
+    assert "fresh_totals" in page and "update-2021-09-23 at 13:54:02" in page
+    assert "Failed" in page and ">-3<" in page.replace(" ", "")  # the unexpected value, in GE's own table

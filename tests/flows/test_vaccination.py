@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -80,7 +81,7 @@ def test_figures_are_published_after_the_school_id_and_nothing_else_moves(aws, s
     state, flow_run, artifacts = run(as_of=AS_OF)
 
     assert state.is_completed(), state.message
-    assert flow_run.name == "vaccination-2021-09-23"
+    assert re.fullmatch(r"vaccination-2021-09-23 at \d\d:\d\d:\d\d", flow_run.name), flow_run.name
     summary = state.result()
     assert (summary["schools_in_feed"], summary["schools_updated"], summary["attempts"]) == (517, 517, 1)
     assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS)
@@ -250,6 +251,6 @@ def test_a_malformed_feed_is_named(aws, source, feeds) -> None:
 
 def test_dry_run_plans_and_writes_nothing(aws, source) -> None:
     state, flow_run, _ = run(as_of=AS_OF, dry_run=True)
-    assert flow_run.name == "vaccination-2021-09-23-dry-run"
+    assert re.fullmatch(r"vaccination-2021-09-23 at \d\d:\d\d:\d\d \(dry run\)", flow_run.name), flow_run.name
     assert state.result()["planned"] == sorted(KEYS) and state.result()["written"] == []
     assert [versions(aws, k) for k in KEYS] == [1, 1] and invalidated_paths(aws) == []

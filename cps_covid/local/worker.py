@@ -1,0 +1,39 @@
+"""A real ``prefect worker start`` on the process pool, for the local stack and the deployment tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from cps_covid.local.waiting import stop
+
+ROOT = Path(__file__).resolve().parents[2]
+PROCESS_POOL = "cps-covid-process"
+
+
+def worker_command() -> list[str]:
+    return [str(Path(sys.executable).with_name("prefect")), "worker", "start", "--pool", PROCESS_POOL]
+
+
+@contextmanager
+def process_worker(env: Mapping[str, str], log: Path, *, show_log: bool = True) -> Iterator[subprocess.Popen]:
+    """The worker with ``env``, polling every second; its log (the tail) printed when it stops."""
+    env = dict(env) | {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*worker_command(), "--type", "process"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop(process)
+        if show_log:
+            print(log.read_text()[-4000:])
