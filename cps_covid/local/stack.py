@@ -149,6 +149,13 @@ def _seed(emulated, first_day: date) -> None:
         )
 
 
+def _readable(emulated) -> None:
+    """Anyone on loopback may read the bucket, so the UI's links (Data Docs, objects) open in a browser."""
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    emulated.client("s3").put_bucket_policy(Bucket=emulated.bucket, Policy=policy)
+
+
 def _feed_route(state: Path, clock: ReplayClock):
     """Today's feed of the replayed season, or the error ``break_feed`` asked for."""
     from cps_covid.local.feed_server import Route
@@ -191,6 +198,7 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
 
         moto_url = running.enter_context(moto_server())
         emulated = provision(moto_url, BUCKET)
+        _readable(emulated)
         _seed(emulated, first_day)
         clock = replay_clock(first_day, minutes_per_day, datetime.now(UTC))
         feeds = running.enter_context(FeedServer())
