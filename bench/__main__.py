@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Section, Target, load_average, machine, seconds
 
-BENCHMARKS = ("merge_vs_rows", "scale", "flow_overhead", "container")
+BENCHMARKS = ("merge_vs_rows", "scale", "flow_overhead", "container", "deployed_run")
 RESULTS = ROOT / "bench/results.md"
 
 
@@ -67,7 +67,18 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
 
         return container.run(quick=args.quick, api_url=args.api_url, docker=args.docker)
 
-    return {"merge_vs_rows": merge_vs_rows, "scale": scale, "flow_overhead": flow_overhead, "container": container}
+    def deployed_run() -> Section:
+        from bench import deployed_run
+
+        return deployed_run.run(quick=args.quick, api_url=args.api_url)
+
+    return {
+        "merge_vs_rows": merge_vs_rows,
+        "scale": scale,
+        "flow_overhead": flow_overhead,
+        "container": container,
+        "deployed_run": deployed_run,
+    }
 
 
 def table(columns: list[str], rows: list[dict[str, object]]) -> list[str]:

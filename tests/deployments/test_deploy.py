@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 
 from cps_covid import deploy as deploying
@@ -152,8 +153,21 @@ def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:
     def alarms() -> list[dict]:
         return [n for n in emulated.sent_notifications() if n["topic_arn"] == emulated.alarm_topic_arn]
 
-    (alarm,) = wait_for(alarms, what="the failure automation's SNS alarm", timeout=180)
+    (alarm,) = wait_for(alarms, what="the failing run's own SNS alarm", timeout=180)
     assert alarm["subject"] == f"cps-covid-rerun {flow_run.name} Failed: HTTP 404 Not Found"  # why, not only that
+
+    def alert_run():  # the failure automation's backstop, for the same run
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="alert-failed-cps-covid-rerun"))
+            )
+        return next(
+            (r for r in runs if r.state and r.state.is_final() and r.parameters["flow_run_id"] == str(flow_run.id)),
+            None,
+        )
+
+    backstop = wait_for(alert_run, what="the failure automation's alert run", timeout=180)
+    assert backstop.state.is_completed() and alarms() == [alarm]  # it found the alarm sent: at most one per run
     assert "It was updating 2021-09-24." in alarm["message"]
     assert f"Why: SourceError: {source.url('/gone.csv')}: HTTP 404 Not Found" in alarm["message"]
     assert str(flow_run.id) in alarm["message"] and "/runs/flow-run/" in alarm["message"]

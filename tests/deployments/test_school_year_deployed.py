@@ -185,6 +185,9 @@ def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(w
 
     subjects = [m["subject"] for m in wait_for(alarms, what="both failure alarms", timeout=240)]
     why = "Failed: the feed lists no case at all"  # why, not only that it failed
-    assert len(subjects) == 2
+    # each stopped run sends its alarm and writes the once-only marker to the bucket it ran on (year-manual);
+    # the automation's backstop reads the deployed settings' bucket (year-calendar), so here it may send again.
+    # With one bucket, as deployed, it does not (tests/deployments/test_deploy.py, tests/cps_covid/local/test_stack.py)
+    assert len(set(subjects)) == 2
     for name in stopped:  # one alarm per failed run, saying which run and why
         assert [s for s in subjects if s.startswith(f"cps-covid-rerun {name} {why}")], (name, subjects)
