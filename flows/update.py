@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import sys
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -142,13 +143,7 @@ async def update(
             new case, and zero-fill them.
     """
     with SyncClientContext.get_or_create():
-        try:
-            outcome = apply_update(as_of, source, dry_run, new_season, fill_gap)
-        except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
-            return failed_with(err)
-        if not isinstance(outcome, State):  # Completed: a notice that could not be sent does not fail it
-            tell_if_recovered(Settings.load(), return_state=True)
-        return outcome
+        return apply_update(as_of, source, dry_run, new_season, fill_gap)
 
 
 def run_update(**parameters: object) -> State:
@@ -159,7 +154,21 @@ def run_update(**parameters: object) -> State:
 def apply_update(
     as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool = False
 ) -> dict | State:
-    """The flow's body: fetch, validate, merge, publish, invalidate and notify, each step a task."""
+    """The flow's body: the update's steps, then, when it completed, the recovery notice if the last run failed."""
+    try:
+        outcome = update_steps(as_of, source, dry_run, new_season, fill_gap)
+    except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
+        return failed_with(err)
+    if not isinstance(outcome, State):
+        with suppress(Exception):  # Completed: a notice that could not be sent (its task logged why) fails nothing
+            tell_if_recovered(Settings.load())
+    return outcome
+
+
+def update_steps(
+    as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
+) -> dict | State:
+    """Fetch, validate, merge, publish, invalidate and notify, each step a task."""
     settings = Settings.load()
     now = datetime.now(ZoneInfo(settings.timezone))
     as_of = as_of or clock.today(settings.replay_clock, now)

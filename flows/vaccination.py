@@ -9,6 +9,7 @@ in them and keeps these columns where they are.
 from __future__ import annotations
 
 import sys
+from contextlib import suppress
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -89,7 +90,8 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
         reference = f"vaccination-{summary.as_of}-{summary.written[-1]['etag'].strip(chr(34))}"
         summary.invalidation_id = invalidate_cdn(paths, reference, settings)
     report_vaccination(summary)
-    tell_if_recovered(settings, return_state=True)  # a notice that could not be sent does not fail the update
+    with suppress(Exception):  # a notice that could not be sent (its task logged why) does not fail the update
+        tell_if_recovered(settings)
     return summary.as_dict()
 
 

@@ -154,7 +154,8 @@ def test_with_the_season_calendar_the_year_needs_no_hand_edit(worker, buckets, f
         assert flow_run.state.is_completed(), (as_of, flow_run.state.message)
 
     check_the_year(published(emulated))
-    mail = operator_mail(emulated, worker["operators"])
+    # the first run may say that cps-covid-rerun recovered from a run an earlier test module made fail
+    mail = [m for m in operator_mail(emulated, worker["operators"]) if " recovered: " not in m["subject"]]
     assert [m["subject"] for m in mail] == [
         "cps-covid: the season was closed into SY2122 (Jun. 14, 2022), no action needed",
         "cps-covid: the season was closed into Summer_22 (Aug. 18, 2022), no action needed",
