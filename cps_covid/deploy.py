@@ -66,10 +66,18 @@ def pool_template(target: str, env: Mapping[str, str]) -> dict[str, Any]:
         for variable, name in ECS_ENV.items():
             if env.get(name):
                 props[variable]["default"] = env[name]
-        network = props["network_configuration"]["default"]["awsvpcConfiguration"]
-        for key, name in (("subnets", "CPS_COVID_ECS_SUBNETS"), ("securityGroups", "CPS_COVID_ECS_SECURITY_GROUPS")):
-            if env.get(name):
-                network[key] = [s.strip() for s in env[name].split(",") if s.strip()]
+        # prefect-aws wraps this in awsvpcConfiguration itself, and needs the VPC of the subnets with it;
+        # left empty, the worker uses the default VPC's subnets
+        network = {
+            key: [s.strip() for s in env[name].split(",") if s.strip()]
+            for key, name in (("subnets", "CPS_COVID_ECS_SUBNETS"), ("securityGroups", "CPS_COVID_ECS_SECURITY_GROUPS"))
+            if env.get(name)
+        }
+        if network:
+            if not env.get("CPS_COVID_ECS_VPC_ID"):
+                raise ValueError("CPS_COVID_ECS_SUBNETS/SECURITY_GROUPS need CPS_COVID_ECS_VPC_ID: the VPC they are in")
+            props["network_configuration"]["default"] = network | {"assignPublicIp": "ENABLED"}
+            props["vpc_id"]["default"] = env["CPS_COVID_ECS_VPC_ID"]
         if env.get("CPS_COVID_ECS_LOG_GROUP"):
             props["cloudwatch_logs_options"]["default"]["awslogs-group"] = env["CPS_COVID_ECS_LOG_GROUP"]
     return template
