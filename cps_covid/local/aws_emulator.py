@@ -112,9 +112,17 @@ def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
 
 def seed_history(emulated: Emulated, history_dir: Path) -> None:
     """Put the published files of a day (the bundled 2021-09-22 state) into the bucket."""
+    found = {
+        key: history_dir / Path(key).name
+        for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY)
+    }
+    seed_objects(emulated, {key: path.read_bytes() for key, path in found.items() if path.exists()})
+
+
+def seed_objects(emulated: Emulated, csvs: dict[str, bytes]) -> None:
+    """Put published CSVs under their keys, as the flow writes them (content type, ``Cache-Control``)."""
     s3 = emulated.client("s3")
-    for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY):
-        path = history_dir / Path(key).name
-        if path.exists():
-            body, kind = path.read_bytes(), pipeline.CSV_TYPE
-            s3.put_object(Bucket=emulated.bucket, Key=key, Body=body, ContentType=kind, CacheControl=cache_control(key))
+    for key, body in csvs.items():
+        s3.put_object(
+            Bucket=emulated.bucket, Key=key, Body=body, ContentType=pipeline.CSV_TYPE, CacheControl=cache_control(key)
+        )

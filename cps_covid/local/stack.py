@@ -134,19 +134,14 @@ def _base_environment(marker: str) -> dict[str, str]:
 def _seed(emulated, first_day: date) -> None:
     """The per-school table and district totals as published at the end of the day before ``first_day``."""
     from cps_covid import history, merge, pipeline
-    from cps_covid.cache_control import cache_control
+    from cps_covid.local.aws_emulator import seed_objects
     from cps_covid.local.season_replay import history_until, real_schools
 
     schools = history_until(real_schools(), first_day - timedelta(days=1))
-    s3 = emulated.client("s3")
-    for key, frame in ((pipeline.SCHOOLS_KEY, schools), (pipeline.TOTALS_KEY, merge.district_totals(schools))):
-        s3.put_object(
-            Bucket=emulated.bucket,
-            Key=key,
-            Body=history.csv_bytes(frame),
-            ContentType=pipeline.CSV_TYPE,
-            CacheControl=cache_control(key),
-        )
+    totals = merge.district_totals(schools)
+    seed_objects(
+        emulated, {pipeline.SCHOOLS_KEY: history.csv_bytes(schools), pipeline.TOTALS_KEY: history.csv_bytes(totals)}
+    )
 
 
 def _readable(emulated) -> None:
