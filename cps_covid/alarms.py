@@ -1,9 +1,10 @@
 """What the operators are told, in words (pure): a failed run, a stale deployment, a run that healed.
 
-Each failing run is alarmed at most once: the alert flow first writes
-``state/alarms/<flow run id>.json`` with a conditional put (``alarm_key``), and
-the first run of that deployment to complete afterwards sends the recovery
-notice for it.
+Each failing run is alarmed at most once: its own failure hook and the
+automation's alert flow both first write ``state/alarms/<flow run id>.json``
+with a conditional put (``alarm_key``), and whichever comes second sends
+nothing. The first run of that deployment to complete afterwards sends the
+recovery notice.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import asyncio
 import copy
 import sys
 from contextlib import suppress
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
@@ -40,29 +40,13 @@ from tasks.publish import (
     read_published,
     tell_operators,
 )
-from tasks.report import RunSummary, failed_with, report_run
+from tasks.report import RunSummary, failed_with, report_run, run_name
 from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
 
 def _run_name() -> str:
-    """``update-2021-09-24 at 13:54:02``: the day it updates (a cron run's today) and when it started, so
-    reruns of one day are told apart in the UI."""
-    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(CHICAGO)
-    as_of = flow_run.parameters.get("as_of") or _today(started).isoformat()
-    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
-    return f"update-{as_of} at {started:%H:%M:%S}{suffix}"
-
-
-CHICAGO = ZoneInfo("America/Chicago")
-
-
-def _today(now: datetime) -> date:
-    """The day a run without ``as_of`` updates; a settings error is the flow body's to report, not the name's."""
-    try:
-        return clock.today(Settings.load().replay_clock, now)
-    except CpsCovidError:
-        return now.date()
+    return run_name("update")
 
 
 def _etags(published: dict) -> dict[str, str | None]:
@@ -156,20 +140,20 @@ def apply_update(
 ) -> dict | State:
     """The flow's body: the update's steps, then, when it completed, the recovery notice if the last run failed."""
     try:
-        outcome = update_steps(as_of, source, dry_run, new_season, fill_gap)
+        settings = Settings.load()
+        outcome = update_steps(settings, as_of, source, dry_run, new_season, fill_gap)
     except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
         return failed_with(err)
     if not isinstance(outcome, State):
         with suppress(Exception):  # Completed: a notice that could not be sent (its task logged why) fails nothing
-            tell_if_recovered(Settings.load())
+            tell_if_recovered(settings)
     return outcome
 
 
 def update_steps(
-    as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
+    settings: Settings, as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
 ) -> dict | State:
     """Fetch, validate, merge, publish, invalidate and notify, each step a task."""
-    settings = Settings.load()
     now = datetime.now(ZoneInfo(settings.timezone))
     as_of = as_of or clock.today(settings.replay_clock, now)
     url = source or settings.source_url

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import sys
 from contextlib import suppress
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
-from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.tasks import exponential_backoff
 
+from cps_covid import clock
 from cps_covid.errors import CpsCovidError
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.publish import invalidate_cdn
-from tasks.report import failed_with
+from tasks.report import failed_with, run_name
 from tasks.vaccination import (
     VaccinationSummary,
     fetch_vaccination_feed,
@@ -35,11 +35,7 @@ NEEDED = ("bucket", "distribution_id")
 
 
 def _run_name() -> str:
-    """``vaccination-2021-09-23 at 00:10:00``: the day (a cron run's today) and the start, as the update's."""
-    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(ZoneInfo("America/Chicago"))
-    as_of = flow_run.parameters.get("as_of") or started.date().isoformat()
-    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
-    return f"vaccination-{as_of} at {started:%H:%M:%S}{suffix}"
+    return run_name("vaccination")
 
 
 def _source(source: str | None, settings: Settings) -> str:
@@ -76,13 +72,13 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
 def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> dict:
     """The flow's body: fetch, validate, merge and publish, invalidate."""
     settings = Settings.load(require=NEEDED)
-    as_of = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
+    as_of = as_of or clock.today(settings.replay_clock, datetime.now(ZoneInfo(settings.timezone)))
     url = _source(source, settings)
 
     fetched = fetch_vaccination_feed.with_options(
         retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
     )(url, settings)
-    feed = validate_vaccination_feed(fetched)
+    feed = validate_vaccination_feed(fetched, None if dry_run else settings)  # its Data Docs page, kept with the run
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
     summary = publish_vaccination(feed, summary, settings)
     if summary.written:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from cps_covid import pipeline
+from cps_covid import clock, pipeline
 from cps_covid.errors import CpsCovidError
+from cps_covid.settings import Settings
+
+CHICAGO = ZoneInfo("America/Chicago")
 
 
 @dataclass
@@ -110,3 +116,20 @@ def failed_with(err: CpsCovidError) -> State:
     """A flow's final state for an error of ours: its class and words, without Prefect logging it a second time
     (the task that raised it logged it, with its traceback)."""
     return Failed(message=f"{type(err).__name__}: {err}", data=err)
+
+
+def run_name(prefix: str) -> str:
+    """``update-2021-09-24 at 13:54:02``: the day the run updates (a cron run's resolved today) and when it
+    started, so reruns of one day are told apart in the UI."""
+    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(CHICAGO)
+    as_of = flow_run.parameters.get("as_of") or _today(started).isoformat()
+    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
+    return f"{prefix}-{as_of} at {started:%H:%M:%S}{suffix}"
+
+
+def _today(now: datetime) -> date:
+    """The day a run without ``as_of`` updates; a settings error is the flow body's to report, not the name's."""
+    try:
+        return clock.today(Settings.load().replay_clock, now)
+    except CpsCovidError:
+        return now.date()
