@@ -109,8 +109,12 @@ def fetch_vaccination_feed(url: str, settings: Settings) -> district.Fetched:
 
 
 @task(name="Validate the vaccination feed", cache_policy=NO_CACHE)
-def validate_vaccination_feed(fetched: district.Fetched) -> vaccination.VaccinationFeed:
-    feed = guarded_validation("vaccination-validation", lambda: vaccination.read_feed(fetched.body, fetched.url))
+def validate_vaccination_feed(
+    fetched: district.Fetched, settings: Settings | None = None
+) -> vaccination.VaccinationFeed:
+    feed = guarded_validation(
+        "vaccination-validation", lambda: vaccination.read_feed(fetched.body, fetched.url), settings
+    )
     logger = get_run_logger()
     logger.info("Vaccination feed: %d schools", len(feed.figures))
     for warning in feed.warnings:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cps_covid.validation import EXPECTATIONS_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("cps-covid")
 
@@ -62,18 +64,7 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
     published = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     site = [p for p in published if not p.startswith(("raw/", "state/", "runs/"))]  # the site, not the run's records
     docs = sorted(p.rsplit("/", 1)[1] for p in published if p.startswith("runs/"))  # one Data Docs page a validation
-    assert docs == [
-        f"{suite}.html"
-        for suite in (
-            "fresh_feed",
-            "fresh_totals",
-            "history_cells",
-            "history_schools",
-            "history_totals",
-            "published_schools",
-            "published_totals",
-        )
-    ]
+    assert docs == [f"{suite.stem}.html" for suite in sorted(EXPECTATIONS_DIR.glob("*.json"))]  # both flows' suites
     assert site == [
         "data/CPStotals.csv",
         "data/allCpsCovidData.csv",
