@@ -43,7 +43,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
 
     from cps_covid import deploy
     from cps_covid.local.aws_emulator import provision, seed_history
-    from cps_covid.local.worker import process_worker
+    from cps_covid.local.worker import prefect_worker
 
     section = Section(
         "deployed_run",
@@ -67,7 +67,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
         )
         deploy.deploy(target="process", env=flow_env)
         phases: list[tuple[float, float, float]] = []
-        with tempfile.TemporaryDirectory() as logs, process_worker(flow_env, Path(logs) / "worker.log", show_log=False):
+        with tempfile.TemporaryDirectory() as logs, prefect_worker(flow_env, Path(logs) / "worker.log", show_log=False):
             for number in range(rounds + 1):  # the first run is untimed: it writes the bytecode of a fresh checkout
                 emulated = provision(endpoint, f"bench-deployed-{number + 1}")
                 seed_history(emulated, HISTORY_DIR)

@@ -25,7 +25,11 @@ PREFECT_FILE = ROOT / "prefect.yaml"
 POOLS = {
     "ecs": ("cps-covid-ecs", "ecs", "ecs-base-job-template.json"),
     "process": ("cps-covid-process", "process", "process-base-job-template.json"),
+    # the alert flow's own pool on the ECS target: it must run when ECS cannot start anything
+    "alerts": ("cps-covid-alerts", "process", "process-base-job-template.json"),
 }
+# The pools each target creates. Locally one process pool runs everything, the alerts too.
+TARGET_POOLS = {"process": ["process"], "ecs": ["ecs", "alerts"]}
 ECS_ENV = {
     "cluster": "CPS_COVID_ECS_CLUSTER",
     "task_role_arn": "CPS_COVID_ECS_TASK_ROLE_ARN",
@@ -58,10 +62,10 @@ class Changes:
         return "\n".join(lines)
 
 
-def pool_template(target: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """The checked-in base job template, with the account's ids filled in for ECS."""
-    template = json.loads((DEPLOYMENTS_DIR / POOLS[target][2]).read_text())
-    if target == "ecs":
+def pool_template(pool: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The checked-in base job template of ``POOLS[pool]``, with the account's ids filled in for ECS."""
+    template = json.loads((DEPLOYMENTS_DIR / POOLS[pool][2]).read_text())
+    if pool == "ecs":
         props = template["variables"]["properties"]
         for variable, name in ECS_ENV.items():
             if env.get(name):
@@ -84,12 +88,13 @@ def pool_template(target: str, env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def apply_pools(client: Any, target: str, env: Mapping[str, str], changes: Changes) -> None:
-    """The target's pool only: an ECS pool on a server without AWS would show red to its operator."""
+    """The target's pools only: an ECS pool on a server without AWS would show red to its operator."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectNotFound
 
-    for name, pool_type, _ in [POOLS[target]]:
-        template = pool_template(target, env)
+    for pool in TARGET_POOLS[target]:
+        name, pool_type, _ = POOLS[pool]
+        template = pool_template(pool, env)
         try:
             current = client.read_work_pool(name)
         except ObjectNotFound:
@@ -148,8 +153,13 @@ def apply_blocks(env: Mapping[str, str], changes: Changes) -> None:
 def deployment_specs(
     target: str, image: str | None, code_dir: Path, crons: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    """``prefect.yaml``'s deployments, put on the target's pool; ``crons`` replaces a deployment's schedule's cron
-    (the local stack replays a day every few minutes)."""
+    """``prefect.yaml``'s deployments, put on the target's pools; ``crons`` replaces a deployment's schedule's cron
+    (the local stack replays a day every few minutes).
+
+    On ECS each deployment keeps its pool from ``prefect.yaml``: the flows on the ECS pool, the alert on
+    its own process pool, whose worker runs in the image (the code at ``/app``). The process target puts
+    every deployment on the one local process pool, the code in ``code_dir``."""
+    by_name = {name: pool for pool, (name, _, _) in POOLS.items()}
     spec = yaml.safe_load(PREFECT_FILE.read_text())
     out = []
     for item in spec["deployments"]:
@@ -163,10 +173,11 @@ def deployment_specs(
             }
             item["job_variables"] = {k: v for k, v in variables.items() if v is not None}
             item["pull_steps"] = spec["pull"]
+            item["work_pool_name"] = POOLS[by_name[pool["name"]]][0]
         else:
             item["job_variables"] = {}
             item["pull_steps"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(code_dir)}}]
-        item["work_pool_name"] = POOLS[target][0]
+            item["work_pool_name"] = POOLS["process"][0]
         out.append(item)
     return out
 

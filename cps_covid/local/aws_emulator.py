@@ -87,8 +87,16 @@ def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
     s3 = probe.client("s3")
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    distribution = create_distribution(probe, bucket)
+    topic = probe.client("sns").create_topic(Name=f"{bucket}-new-cases")["TopicArn"]
+    alarms = probe.client("sns").create_topic(Name=f"{bucket}-alarms")["TopicArn"]
+    return Emulated(endpoint_url, bucket, distribution, topic, alarms)
+
+
+def create_distribution(emulated: Emulated, bucket: str) -> str:
+    """A CloudFront distribution in front of ``bucket``; returns its id."""
     origin = f"{bucket}.s3.amazonaws.com"
-    distribution = probe.client("cloudfront").create_distribution(
+    return emulated.client("cloudfront").create_distribution(
         DistributionConfig={
             "CallerReference": f"cps-covid-{bucket}",
             "Comment": "cps-covid demo",
@@ -105,9 +113,6 @@ def provision(endpoint_url: str, bucket: str = "cpscovid-demo") -> Emulated:
             },
         }
     )["Distribution"]["Id"]
-    topic = probe.client("sns").create_topic(Name=f"{bucket}-new-cases")["TopicArn"]
-    alarms = probe.client("sns").create_topic(Name=f"{bucket}-alarms")["TopicArn"]
-    return Emulated(endpoint_url, bucket, distribution, topic, alarms)
 
 
 def seed_history(emulated: Emulated, history_dir: Path) -> None:

@@ -189,7 +189,7 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
         from cps_covid.local.aws_emulator import moto_server, provision
         from cps_covid.local.feed_server import FeedServer, Route
         from cps_covid.local.season_replay import FEEDS_DIR
-        from cps_covid.local.worker import process_worker
+        from cps_covid.local.worker import prefect_worker
 
         moto_url = running.enter_context(moto_server())
         emulated = provision(moto_url, BUCKET)
@@ -215,7 +215,7 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
         print(deploy.deploy(target="process", env=env | settings, crons={UPDATE_DEPLOYMENT: cron}).text(), flush=True)
         # the worker's flows read their settings from the Prefect variable, as a deployed worker's do
         worker_env = env | {k: v for k, v in settings.items() if not k.startswith("CPS_COVID_")}
-        worker = running.enter_context(process_worker(worker_env, state / "worker.log", show_log=False))
+        worker = running.enter_context(prefect_worker(worker_env, state / "worker.log", show_log=False))
         stack = Stack(
             pid=os.getpid(),
             ui_url=api_url.removesuffix("/api"),

@@ -1,13 +1,30 @@
-"""What the deployment tests share: a real process worker on the process pool."""
+"""What the deployment tests share: a real worker, and the image `make image` builds."""
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import time
+from pathlib import Path
 
-from cps_covid.local.worker import process_worker
+import pytest
+from containers import IMAGE
+
+from cps_covid.local.worker import prefect_worker
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def start_worker():
-    """``process_worker`` for the deployment modules' own fixtures."""
-    return process_worker
+    """``prefect_worker`` for the deployment modules' own fixtures."""
+    return prefect_worker
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    """``make image``, once per session (seconds when the base and the wheelhouse are cached)."""
+    started = time.monotonic()
+    done = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    print(f"make image: {time.monotonic() - started:.0f} s")
+    return IMAGE

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from pathlib import Path
 
-import pytest
+from containers import docker
 
 from cps_covid import pipeline
 from cps_covid.local.aws_emulator import Emulated
-
-ROOT = Path(__file__).resolve().parents[2]
-IMAGE = "cps-covid-etl:latest"
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    started = time.monotonic()
-    done = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    print(f"make image: {time.monotonic() - started:.0f} s")
-    return IMAGE
-
-
-def docker(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_image_runs_as_a_non_root_user_without_baked_secrets(image: str) -> None:
