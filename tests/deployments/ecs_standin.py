@@ -98,6 +98,9 @@ class FargateStandIn:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+        for run in list(self.runs.values()):  # a task still running (a cron run, say) is stopped with us
+            if run.container and not run.done.is_set():
+                subprocess.run(["docker", "kill", run.container], capture_output=True)
         for thread in self._threads:
             thread.join(timeout=120)
         for undo in reversed(self._undo):

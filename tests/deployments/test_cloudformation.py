@@ -86,7 +86,11 @@ def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
         "FlowLogGroup",
         "TaskRole",
         "ExecutionRole",
+        "TaskEventsQueue",
+        "TaskEventsRule",
+        "WorkerPolicy",
     } <= set(created)
+    assert outputs["TaskEventsQueueName"] == "cps-covid-ecs-task-events" and outputs["WorkerPolicyArn"]
 
     assert "cps-covid-stack-test" in [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
     topics = [t["TopicArn"] for t in aws.client("sns").list_topics()["Topics"]]

@@ -156,7 +156,7 @@ def workers(
     flags = [x for key, value in alerts_env.items() for x in ("-e", f"{key}={value}")]
     started = docker(
         "run", "-d", "--rm", "--network", "host", "--name", alerts, *flags, image,
-        "prefect", "worker", "start", "--pool", "cps-covid-alerts", "--type", "process",
+        "prefect", "worker", "start", "--pool", "cps-covid-alerts",
     )  # fmt: skip
     assert started.returncode == 0, started.stderr
     try:
@@ -333,7 +333,8 @@ def test_a_killed_task_is_marked_crashed_from_its_exit_code_and_alarmed(
         name = client.read_flow_run(flow_run.id).name  # the flow named it when it started
     assert alarm["subject"].startswith(f"cps-covid-rerun {name} Crashed: The following containers stopped")
     assert "non-zero exit code: ['prefect']" in alarm["message"]
-    assert alert_run_for(flow_run.id).work_pool_name == "cps-covid-alerts"
+    alert = wait_for(lambda: alert_run_for(flow_run.id), what="the alert run", timeout=120)
+    assert alert.state.is_completed() and alert.work_pool_name == "cps-covid-alerts"
 
 
 def test_the_alarm_arrives_when_ecs_starts_nothing(workers: Path, fargate: FargateStandIn, account: Emulated) -> None:
@@ -346,4 +347,5 @@ def test_the_alarm_arrives_when_ecs_starts_nothing(workers: Path, fargate: Farga
         (alarm,) = wait_for(lambda: alarms_about(account, flow_run.id), what="the crashed run's alarm", timeout=240)
     assert not [r for r in fargate.runs.values() if r.flow_run_id == str(flow_run.id)]
     assert alarm["subject"].startswith(f"cps-covid-rerun {flow_run.name} Crashed")
-    assert alert_run_for(flow_run.id).work_pool_name == "cps-covid-alerts"
+    alert = wait_for(lambda: alert_run_for(flow_run.id), what="the alert run", timeout=120)
+    assert alert.state.is_completed() and alert.work_pool_name == "cps-covid-alerts"
