@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo up down test lint browser bench soak lock image deploy clean
+.PHONY: install demo up down test check lint browser bench soak lock image deploy clean
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ lint: $(STAMP)
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest
+
+# The quick loop: lint, and the tests that need no server, container, browser or CLI subprocess.
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -q -m "not slow and not soak"
 
 # 500 runs over a month of synthetic feeds with 10% random faults (not part of make test).
 soak: $(STAMP)

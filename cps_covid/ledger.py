@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from cps_covid.render import arrival_time
 
 LEDGER_KEY = "state/ledger.json"
-STEPS = ("claimed", "published", "invalidated", "notifying", "notified")
+Step = Literal["claimed", "published", "invalidated", "notifying", "notified"]
 """How far an entry got; ``notified`` is the end (also when there was nothing to notify).
 
 ``notifying`` is recorded before the SNS call: a run stopped there may or may not
@@ -34,7 +35,7 @@ class Entry:
     fetched_at: str
     claimed_at: str
     lease_until: str
-    step: str = "claimed"
+    step: Step = "claimed"
     new_season: str | None = None
     ignore_ids: list[str] = field(default_factory=list)
     profiles: list[dict] = field(default_factory=list)

@@ -15,6 +15,16 @@ FEEDS_DIR = ROOT / "data/feeds"
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
 
+# A test using one of these needs a server, a container or a subprocess of the CLI: `slow`.
+# `make check` runs the others (the rules, tasks and stand-ins on their own) in seconds.
+SLOW_FIXTURES = {"prefect_api", "moto_endpoint", "aws", "image", "start_worker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

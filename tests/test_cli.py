@@ -13,6 +13,8 @@ import pytest
 
 from cps_covid.validation import EXPECTATIONS_DIR
 
+pytestmark = pytest.mark.slow  # a browser or the CLI in a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).with_name("cps-covid")
 

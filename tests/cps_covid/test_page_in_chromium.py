@@ -12,6 +12,8 @@ import pytest
 
 from cps_covid import render
 
+pytestmark = pytest.mark.slow  # a browser or the CLI in a subprocess
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless",

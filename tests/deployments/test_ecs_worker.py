@@ -5,7 +5,7 @@ the stack from ``deployments/cloudformation.yaml`` created on the moto server, t
 history put in its bucket, ``make image``, the settings exported from the stack's
 outputs, ``cps-covid deploy --target ecs``, the two workers, a rerun. What AWS
 would do with the task (start the container, report its state) ``FargateStandIn``
-does; see ``ecs_standin.py`` for what it leaves out.
+does; see ``standins/fargate.py`` for what it leaves out.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from uuid import UUID
 
 import pytest
 from containers import docker
-from ecs_standin import FargateStandIn, TaskRun
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
+from standins.fargate import FargateStandIn, TaskRun
 
 from cps_covid import pipeline
 from cps_covid.local.aws_emulator import FAKE_CREDENTIALS, REGION, Emulated, create_distribution, seed_history

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from standins.fault_proxy import Fault, FaultProxy
 
 from cps_covid import merge, pipeline
 from cps_covid.ledger import LEDGER_KEY, Ledger
-from cps_covid.local.fault_proxy import Fault, FaultProxy
 from cps_covid.local.feed_server import Route
 from flows.update import run_update
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from standins.fault_proxy import FaultProxy
 
 from cps_covid import history, merge, pipeline, vaccination
-from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
 from flows.update import run_update
 from flows.vaccination import vaccination_update

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from standins.fault_proxy import Fault, FaultProxy
 
 from cps_covid import history, merge, pipeline
-from cps_covid.local.fault_proxy import Fault, FaultProxy
 from cps_covid.local.feed_server import Route
 from cps_covid.settings import DEFAULT_IGNORE_IDS
 from flows.update import run_update

@@ -7,9 +7,9 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from standins.fault_proxy import FaultProxy
 
 from cps_covid import pipeline
-from cps_covid.local.fault_proxy import FaultProxy
 from cps_covid.local.feed_server import Route
 from flows.update import run_update
 

@@ -13,9 +13,9 @@ import pytest
 from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from standins.social_servers import Fault, GraphApiStandIn, XApiStandIn
 
 from cps_covid import social
-from cps_covid.local.social_servers import Fault, GraphApiStandIn, XApiStandIn
 from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
+from standins.social_servers import Fault, GraphApiStandIn
 
 from cps_covid.io import facebook
-from cps_covid.local.social_servers import Fault, GraphApiStandIn
 from cps_covid.social import PostFailed
 
 PAGE = "104857600123"

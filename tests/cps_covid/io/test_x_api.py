@@ -7,9 +7,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from standins.social_servers import Fault, XApiStandIn
 
 from cps_covid.io import x_api
-from cps_covid.local.social_servers import Fault, XApiStandIn
 from cps_covid.social import PostFailed
 
 KEYS = {"api_key": "ck-123", "api_secret": "cs/secret+=", "access_token": "1-tok", "access_token_secret": "ts&secret"}

@@ -26,6 +26,8 @@ import pytest
 from cps_covid.local.stack import Stack, marked_processes
 from cps_covid.local.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # a browser or the CLI in a subprocess
+
 ROOT = Path(__file__).resolve().parents[3]
 CPS_COVID = Path(sys.executable).with_name("cps-covid")
 PREFECT = Path(sys.executable).with_name("prefect")

@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 from cps_covid.local.aws_emulator import REGION
-from cps_covid.local.fault_proxy import Fault, FaultProxy
+from standins.fault_proxy import Fault, FaultProxy
 
 
 def s3(endpoint: str):
