@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 from functools import lru_cache
 
 import numpy as np
@@ -41,11 +42,32 @@ ONE_COLUMN_ROWS = 2048
 """From this many rows, columns are read one at a time (each is already contiguous: no copy)."""
 
 
+class Tag(StrEnum):
+    """What kind of correction or notable change an ``Event`` reports (its text says what, where and why)."""
+
+    DRIFT_REPAIR = "drift-repair"
+    """``gTotal`` disagreed with the day columns: set to their sum, the difference kept in a carry-over."""
+    SCHOOL_ADDED = "school-added"
+    """The feed named a school the history lacked: added at its place by name, with its profile."""
+    SCHOOL_ADDED_WITHOUT_PROFILE = "school-added-without-profile"
+    """As ``SCHOOL_ADDED``, but no profile was found: no coordinates, so no map pin."""
+    CORRECTION = "correction"
+    """A season total went down: the negative difference applied on the day, as the district corrected it."""
+    NEW_SEASON = "new-season"
+    """The season was closed into a carry-over column (by the calendar or by the operator)."""
+    MIGRATION = "migration"
+    """An older layout brought to the current one (a column added, renamed or moved); no value changes."""
+    OUTLIER = "outlier"
+    """A school's new cases stand far above its trailing weeks: flagged, never dropped."""
+    DISTRICT_JUMP = "district-jump"
+    """The district's day stands far above its trailing weeks: flagged, never dropped."""
+
+
 @dataclass(frozen=True)
 class Event:
     """A data correction or notable change, tagged so it can be filtered and explained."""
 
-    tag: str
+    tag: Tag
     school_id: str
     school: str
     detail: str
@@ -186,7 +208,7 @@ def _drift_events(
         detail = f"day columns sum to {day_sum[at]} but {GTOTAL} was {old_total}; {GTOTAL} set to {day_sum[at]}"
         if carry:
             detail += f" and {carry} from {old_carry} to {old_carry + drift}, season total unchanged"
-        events.append(Event("drift-repair", ids[at], names[at], detail))
+        events.append(Event(Tag.DRIFT_REPAIR, ids[at], names[at], detail))
     return events
 
 
@@ -272,7 +294,7 @@ def _new_school_rows(
     unprofiled = found["unprofiled"]
     events = [
         Event(
-            "school-added-without-profile" if missing else "school-added",
+            Tag.SCHOOL_ADDED_WITHOUT_PROFILE if missing else Tag.SCHOOL_ADDED,
             sid,
             name,
             "no school profile found: kept with its id, no coordinates"
@@ -320,7 +342,7 @@ def with_drift_carry_over(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Eve
         f"carry-over column {DRIFT_CARRY_OVER} added: the history has none, so it holds what the day columns count "
         f"beyond {GTOTAL}, and the season total the source confirms stays where it was"
     )
-    return out, [Event("drift-repair", "*", "DISTRICT", detail)]
+    return out, [Event(Tag.DRIFT_REPAIR, "*", "DISTRICT", detail)]
 
 
 def repair_drift(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
@@ -472,7 +494,7 @@ def apply_feed(
     moved = delta.to_numpy() != 0
     changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta.to_numpy()[moved])
     events += [
-        Event("correction", sid, name, f"season total went down by {-n}: applied as {n} on {day}")
+        Event(Tag.CORRECTION, sid, name, f"season total went down by {-n}: applied as {n} on {day}")
         for sid, name, n in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], strict=True)
         if n < 0
     ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cps_covid.errors import InputError
-from cps_covid.merge import Event, window_sums
+from cps_covid.merge import Event, Tag, window_sums
 from cps_covid.schema import (
     GTOTAL,
     IDENTITY_COLUMNS,
@@ -33,13 +33,12 @@ from cps_covid.schema import (
     front_end_columns,
 )
 
-MIGRATION = "migration"
 OLD_CARRY_OVER_NAMES = {"pre829Total": "preSY2122"}
 """Carry-over columns the dashboard renamed: everything before 2021-08-30, the first day of SY2122."""
 
 
 def _event(detail: str) -> Event:
-    return Event(MIGRATION, "*", "DISTRICT", detail)
+    return Event(Tag.MIGRATION, "*", "DISTRICT", detail)
 
 
 def to_current_layout(schools: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[Event]]:

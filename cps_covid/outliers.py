@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cps_covid.merge import Event
+from cps_covid.merge import Event, Tag
 from cps_covid.schema import SCHOOL, SCHOOL_ID, HistoryLayout
 
 Z_LIMIT = 5.0
@@ -33,7 +33,7 @@ def flag_outliers(schools: pd.DataFrame, changes: pd.DataFrame, day: str) -> lis
     z = _robust_z(today[moved], weeks[moved])
     events = [
         Event(
-            "outlier",
+            Tag.OUTLIER,
             sid,
             name,
             f"{n} cases on {day}, robust z-score {score:.1f} against its last "
@@ -48,7 +48,7 @@ def flag_outliers(schools: pd.DataFrame, changes: pd.DataFrame, day: str) -> lis
     if district_today >= MIN_DISTRICT_CASES and score > Z_LIMIT:
         events.append(
             Event(
-                "district-jump",
+                Tag.DISTRICT_JUMP,
                 "*",
                 "DISTRICT",
                 f"{district_today} cases on {day}, robust z-score "

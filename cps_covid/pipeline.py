@@ -150,7 +150,7 @@ def season_notice(result: merge.MergeResult, as_of: date) -> tuple[str, str] | N
     """The operators' notice (subject, body) when the season calendar closed a season in this update."""
     if not result.closed_by_calendar or result.season_closed is None:
         return None
-    closed = next(str(e) for e in result.events if e.tag == "new-season")
+    closed = next(str(e) for e in result.events if e.tag == merge.Tag.NEW_SEASON)
     carry_overs = HistoryLayout.of(result.schools.columns).carry_overs
     return render.season_notice(result.season_closed, closed, as_of, carry_overs)
 
@@ -270,7 +270,7 @@ def apply(
                 f" by the season calendar: {by_calendar.name} starts {by_calendar.first_day} and the district's "
                 f"totals reset on {as_of}"
             )
-        result.events.insert(0, merge.Event("new-season", "*", "DISTRICT", detail))
+        result.events.insert(0, merge.Event(merge.Tag.NEW_SEASON, "*", "DISTRICT", detail))
         result.season_closed = closing
         result.closed_by_calendar = by_calendar is not None
     result.events[:0] = history.events
