@@ -56,7 +56,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: $(STAMP) browser lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 # The quick loop: lint, and the tests that need no server, container, browser or CLI subprocess.
 check: $(STAMP) lint
