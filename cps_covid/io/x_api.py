@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from dataclasses import dataclass
 
 import httpx
+from oauthlib.oauth1 import Client
 
-from cps_covid import oauth1
 from cps_covid.social import PostFailed
 
 POST_PATH = "/2/tweets"
@@ -38,16 +36,14 @@ class Credentials:
 def post(api_url: str, text: str, credentials: Credentials, *, timeout: float) -> str:
     """Publish ``text``; returns the post id. X refuses a duplicate text: that post is out already."""
     url = api_url.rstrip("/") + POST_PATH
-    header = oauth1.authorization(
-        "POST",
-        url,
-        consumer_key=credentials.api_key,
-        consumer_secret=credentials.api_secret,
-        token=credentials.access_token,
-        token_secret=credentials.access_token_secret,
-        nonce=secrets.token_hex(16),
-        timestamp=int(time.time()),
+    # OAuth 1.0a (HMAC-SHA1) by oauthlib: the JSON body is not part of the signature
+    signer = Client(
+        credentials.api_key,
+        client_secret=credentials.api_secret,
+        resource_owner_key=credentials.access_token,
+        resource_owner_secret=credentials.access_token_secret,
     )
+    header = signer.sign(url, http_method="POST")[1]["Authorization"]
     try:
         answer = httpx.post(
             url, json={"text": text}, headers={"Authorization": header, "User-Agent": USER_AGENT}, timeout=timeout
