@@ -36,13 +36,6 @@ def emulated(moto_endpoint: str) -> Emulated:
 
 
 @pytest.fixture(scope="module")
-def source() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        server.route("/feed.csv", Route(FEED))
-        yield server
-
-
-@pytest.fixture(scope="module")
 def flow_env(emulated: Emulated, source: FeedServer, prefect_api: str) -> dict[str, str]:
     return (
         {k: v for k, v in os.environ.items() if not k.startswith(("CPS_COVID_", "AWS_"))}

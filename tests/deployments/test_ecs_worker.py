@@ -77,13 +77,6 @@ def account(moto_endpoint: str, outputs: dict[str, str]) -> Emulated:
 
 
 @pytest.fixture(scope="module")
-def source() -> Iterator[FeedServer]:
-    with FeedServer() as server:
-        server.route("/feed.csv", Route(FEED))
-        yield server
-
-
-@pytest.fixture(scope="module")
 def aws_env(moto_endpoint: str) -> dict[str, str]:
     """What every process here needs to reach "AWS": the emulator's endpoint, region and keys."""
     return FAKE_CREDENTIALS | {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
