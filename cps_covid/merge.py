@@ -418,8 +418,8 @@ Merged = tuple[pd.DataFrame, pd.Series, list[Event]]
 """The merged table, the new cases per row (its index) and the drift/new-school events."""
 
 
-def _merged(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
-    """The merge: the day's column, drift repaired, new schools added, the feed's new cases on the day."""
+def _apply_by_steps(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
+    """The merge as a composition of the public steps (any column types)."""
     day = day_column(as_of)
     schools = with_day_columns(history, as_of)
     schools, repaired = repair_drift(schools)
@@ -441,6 +441,82 @@ def _delta(ids: pd.Series, season: pd.Series, totals: pd.DataFrame) -> pd.Series
     reported = ids.map(totals.set_index(SCHOOL_ID)["season_total"])
     present = reported.notna()
     return (reported - season).where(present, 0).astype("int64")
+
+
+def _vectorisable(history: pd.DataFrame, layout: HistoryLayout) -> bool:
+    counts = [*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days]
+    return history.columns.is_unique and all(is_day_column(d) for d in layout.days) and _all_int64(history, counts)
+
+
+def _apply_on_arrays(history: pd.DataFrame, totals: pd.DataFrame, as_of: date, profiles: pd.DataFrame) -> Merged:
+    """The same merge with every count in one column-major int64 matrix: one copy of the history in all."""
+    layout = HistoryLayout.of(history.columns)
+    days, _ = _day_plan(layout, as_of)
+    day = day_column(as_of)
+    placed, counted = {*layout.days, *layout.trailing}, {*WINDOWS, GTOTAL, *layout.carry_overs, *layout.days}
+    names = history.columns.tolist()
+    fixed = [c for c in names if c not in placed]
+    others = [c for c in names if c not in counted]
+
+    rows, added = _new_school_rows(history, totals, profiles, others)
+    base = history[others]
+    if rows is not None:
+        base = pd.concat([base, rows], ignore_index=True)
+    n, total_rows = len(history), len(base)
+
+    position = {d: i for i, d in enumerate(days)}
+    values = np.zeros((total_rows, len(days)), dtype=INT64, order="F")
+    targets = [position[d] for d in layout.days]
+    for start, batch in _column_batches(history, layout.days):
+        first, last = targets[start], targets[start + batch.shape[1] - 1]
+        if last - first == batch.shape[1] - 1:  # consecutive: a plain slice, copied column by column
+            values[:n, first : last + 1] = batch
+        else:
+            values[:n, targets[start : start + batch.shape[1]]] = batch
+
+    def column(name: str) -> np.ndarray:
+        out = np.zeros(total_rows, dtype=INT64)
+        out[:n] = history[name].to_numpy()
+        return out
+
+    g_total = column(GTOTAL)
+    carries = {c: column(c) for c in layout.carry_overs}
+    day_sum = values.sum(axis=1)
+
+    # drift: gTotal set to the day columns, the difference onto the latest carry-over
+    drift = day_sum - g_total
+    bad = np.flatnonzero(drift)
+    carry = layout.carry_overs[-1] if layout.carry_overs else None
+    repaired = _drift_events(
+        base[SCHOOL_ID].to_numpy(),
+        base[SCHOOL].to_numpy(),
+        bad,
+        day_sum,
+        g_total,
+        carry,
+        carries[carry] if carry else None,
+    )
+    if len(bad):
+        g_total[bad] = day_sum[bad]
+        if carry:
+            carries[carry][bad] += drift[bad]
+
+    carried = sum(carries.values()) if carries else 0
+    delta = _delta(base[SCHOOL_ID], pd.Series(g_total - carried, index=base.index), totals)
+    values[:, position[day]] += delta.to_numpy()
+    g_total += delta.to_numpy()
+
+    counts = {GTOTAL: g_total, **carries}
+    for name, positions in _window_columns(days).items():
+        counts[name] = values[:, positions].sum(axis=1)
+    head = {c: (counts[c] if c in counts else base[c].array) for c in fixed}
+    parts = [
+        pd.DataFrame(head, index=base.index),
+        pd.DataFrame(values, index=base.index, columns=pd.Index(days, dtype=history.columns.dtype), copy=False),
+    ]
+    if layout.trailing:
+        parts.append(base[layout.trailing])
+    return pd.concat(parts, axis=1), delta, repaired + added
 
 
 def name_order(names: np.ndarray, ids: np.ndarray, kept: int) -> np.ndarray:
@@ -483,7 +559,8 @@ def apply_feed(
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
     history, carried = with_drift_carry_over(history)
-    schools, delta, events = _merged(history, totals, as_of, profiles)
+    merge = _apply_on_arrays if _vectorisable(history, HistoryLayout.of(history.columns)) else _apply_by_steps
+    schools, delta, events = merge(history, totals, as_of, profiles)
     events[:0] = carried
     if len(schools) > len(history):
         order = name_order(schools[SCHOOL].to_numpy(), schools[SCHOOL_ID].to_numpy(), len(history))
