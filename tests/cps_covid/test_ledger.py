@@ -1,0 +1,71 @@
+"""The ledger on its own: which payload each update applied and how far it got (no S3, no Prefect)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cps_covid.ledger import Entry, Ledger, lease
+
+CLAIMED = datetime(2021, 9, 23, 18, 35, tzinfo=UTC)
+
+
+def entry(entry_id: str, *, step: str = "claimed", sha256: str = "aa", as_of: str = "2021-09-23", **more) -> Entry:
+    return Entry(
+        id=entry_id,
+        flow_run=f"run-{entry_id}",
+        as_of=as_of,
+        raw_key=f"raw/{entry_id}.csv",
+        sha256=sha256,
+        source="http://127.0.0.1/feed.csv",
+        fetched_at=CLAIMED.isoformat(),
+        claimed_at=CLAIMED.isoformat(),
+        lease_until=lease(CLAIMED, 900),
+        step=step,
+        **more,
+    )
+
+
+def test_an_empty_or_absent_ledger_has_no_entries() -> None:
+    assert Ledger.parse(None).entries == [] and Ledger.parse(b"").entries == []
+
+
+def test_it_reads_back_what_it_wrote_byte_for_byte() -> None:
+    ledger = Ledger([entry("1", step="notified", changes=[{"CPS_School_ID": "609772", "new_cases": 2}])])
+    again = Ledger.parse(ledger.dumps())
+    assert again == ledger and again.dumps() == ledger.dumps()
+
+
+def test_the_unfinished_entry_is_the_latest_not_notified() -> None:
+    ledger = Ledger([entry("1", step="notified"), entry("2", step="published"), entry("3", step="notified")])
+    assert ledger.unfinished().id == "2"
+    assert Ledger([entry("1", step="notified")]).unfinished() is None
+
+
+def test_applied_finds_the_same_payload_for_the_same_day_unless_rolled_back() -> None:
+    ledger = Ledger([entry("1", step="notified", sha256="aa"), entry("2", step="published", sha256="bb")])
+    assert ledger.applied("aa", "2021-09-23").id == "1"
+    assert ledger.applied("aa", "2021-09-24") is None  # another day: applied again
+    assert ledger.applied("bb", "2021-09-23") is None  # not finished: resumed, not skipped
+    ledger.get("1").rolled_back = True
+    assert ledger.applied("aa", "2021-09-23") is None
+
+
+def test_a_lease_expires_after_the_reading_runs_length() -> None:
+    claimed = entry("1")
+    assert lease(CLAIMED, 900) == "2021-09-23T18:50:00+00:00"
+    assert not claimed.lease_expired(datetime(2021, 9, 23, 18, 49, tzinfo=UTC), 900)
+    assert claimed.lease_expired(datetime(2021, 9, 23, 18, 50, tzinfo=UTC), 900)
+    assert claimed.lease_expired(CLAIMED, 0)  # an operator resumes at once
+
+
+def test_arrivals_say_when_each_schools_cases_came_that_day() -> None:
+    first = entry("1", step="notified", changes=[{"CPS_School_ID": "609772", "new_cases": 2}])
+    later = entry(
+        "2",
+        step="notified",
+        changes=[{"CPS_School_ID": 609772, "new_cases": 1}, {"CPS_School_ID": "610212", "new_cases": 3}],
+    )
+    other_day = entry("3", as_of="2021-09-24", changes=[{"CPS_School_ID": "609772", "new_cases": 9}])
+    arrivals = Ledger([first, later, other_day]).arrivals("2021-09-23")
+    assert set(arrivals) == {"609772", "610212"}
+    assert [cases for _, cases in arrivals["609772"]] == [2, 1] and arrivals["610212"][0][1] == 3
