@@ -35,7 +35,7 @@ class FeedRows:
     """``_row``, ``CPS_School_ID``, ``cases`` (raw text), ``cases_number``, ``School``."""
 
 
-def _text(payload: bytes, name: str) -> str:
+def feed_text(payload: bytes, name: str) -> str:
     try:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -56,7 +56,7 @@ def _text(payload: bytes, name: str) -> str:
 
 def parse_feed(payload: bytes, name: str) -> FeedRows:
     """Detect the format by content and return the raw rows."""
-    text = _text(payload, name)
+    text = feed_text(payload, name)
     if text.lstrip().startswith(("[", "{")):
         return _parse_json(text, name)
     return _parse_csv(text, name)
@@ -71,7 +71,11 @@ def _frame(rows: list[int], ids: list[str], cases: list[str], names: list) -> pd
     return frame
 
 
-def _parse_json(text: str, name: str) -> FeedRows:
+def json_records(text: str, name: str, fields: tuple[str, ...]) -> list[dict]:
+    """The records of a JSON list feed, each an object with ``fields``; anything else refused, naming the record.
+
+    The case feed and the vaccination feed are both such lists (the health API's format).
+    """
     try:
         records = json.loads(text)
     except json.JSONDecodeError as err:
@@ -82,23 +86,32 @@ def _parse_json(text: str, name: str) -> FeedRows:
         raise InputError(f"{name}: expected a JSON list of records, got an object with keys {sorted(records)[:8]}")
     if not isinstance(records, list):
         raise InputError(f"{name}: expected a JSON list of records, got {type(records).__name__}")
-    rows, ids, cases, names = [], [], [], []
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise InputError(f"{name}: record {number} is {json.dumps(record)[:60]}, not an object")
-        missing = [f for f in (JSON_ID_FIELD, JSON_COUNT_FIELD) if f not in record]
+        missing = [f for f in fields if f not in record]
         if missing:
             raise InputError(
                 f"{name}: record {number} has no field {', '.join(missing)} (fields: {sorted(record)[:10]})"
             )
-        rows.append(number)
-        ids.append(_raw(record[JSON_ID_FIELD]))
-        cases.append(_raw(record[JSON_COUNT_FIELD]))
-        names.append(record.get(JSON_NAME_FIELD))
-    return FeedRows("health-api-json", name, _frame(rows, ids, cases, names))
+    return records
 
 
-def _raw(value: object) -> str:
+def _parse_json(text: str, name: str) -> FeedRows:
+    records = json_records(text, name, (JSON_ID_FIELD, JSON_COUNT_FIELD))
+    return FeedRows(
+        "health-api-json",
+        name,
+        _frame(
+            list(range(1, len(records) + 1)),
+            [raw(r[JSON_ID_FIELD]) for r in records],
+            [raw(r[JSON_COUNT_FIELD]) for r in records],
+            [r.get(JSON_NAME_FIELD) for r in records],
+        ),
+    )
+
+
+def raw(value: object) -> str:
     """JSON scalars as the text a person would recognise (null, true, 1.5)."""
     if isinstance(value, str):
         return value

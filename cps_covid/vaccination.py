@@ -11,12 +11,11 @@ changed here.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pandas as pd
 
-from cps_covid.errors import InputError
+from cps_covid.feed import feed_text, json_records, raw
 from cps_covid.merge import Event
 from cps_covid.migration import to_current_layout
 from cps_covid.schema import SCHOOL_ID, VACCINATION_COLUMNS, HistoryLayout
@@ -35,41 +34,14 @@ SUITE = "vaccination_feed"
 
 def parse_feed(payload: bytes, name: str) -> pd.DataFrame:
     """Rows as text (null as ``0``) for validation: ``_row``, ``CPS_School_ID``, the columns, ``<column>_number``."""
-    try:
-        text = payload.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{name}: not UTF-8 text (byte {err.start})") from None
-    if not text.strip():
-        raise InputError(f"{name}: the vaccination feed is empty ({len(payload)} bytes)")
-    try:
-        records = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{name}: malformed JSON at line {err.lineno}, column {err.colno} ({err.msg}); the payload may be truncated"
-        ) from None
-    if not isinstance(records, list):
-        raise InputError(f"{name}: expected a JSON list of school records, got {type(records).__name__}")
-    rows: dict[str, list] = {ROW: [], SCHOOL_ID: [], **{c: [] for c in COLUMNS}}
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise InputError(f"{name}: record {number} is {json.dumps(record)[:60]}, not an object")
-        missing = [f for f in (ID_FIELD, *FIELDS) if f not in record]
-        if missing:
-            raise InputError(
-                f"{name}: record {number} has no field {', '.join(missing)} (fields: {sorted(record)[:8]})"
-            )
-        rows[ROW].append(number)
-        rows[SCHOOL_ID].append(_raw(record[ID_FIELD]))
-        for field, column in FIELDS.items():
-            rows[column].append("0" if record[field] is None else _raw(record[field]))
+    records = json_records(feed_text(payload, name), name, (ID_FIELD, *FIELDS))
+    rows: dict[str, list] = {ROW: list(range(1, len(records) + 1)), SCHOOL_ID: [raw(r[ID_FIELD]) for r in records]}
+    for field, column in FIELDS.items():
+        rows[column] = ["0" if r[field] is None else raw(r[field]) for r in records]
     frame = pd.DataFrame(rows).astype({ROW: "int64", SCHOOL_ID: "str", **{c: "str" for c in COLUMNS}})
     for column in COLUMNS:
         frame[f"{column}_number"] = pd.to_numeric(frame[column], errors="coerce")
     return frame
-
-
-def _raw(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 @dataclass

@@ -19,7 +19,6 @@ from prefect import flow, tags
 from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
-from prefect.tasks import exponential_backoff
 
 from cps_covid import clock, pipeline
 from cps_covid.errors import AwsCallFailed, CpsCovidError
@@ -28,7 +27,7 @@ from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_w
 from cps_covid.settings import Settings
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
-from tasks.fetch import fetch_feed, look_up_new_schools
+from tasks.fetch import fetch, look_up_new_schools
 from tasks.ledger import UpdateClaimedElsewhere, archive_payload, checkpoint, claim, read_ledger, release
 from tasks.merge import merge_feed, recompute_entry, render_outputs
 from tasks.publish import (
@@ -158,9 +157,7 @@ def update_steps(
     as_of = as_of or clock.today(settings.replay_clock, now)
     url = source or settings.source_url
 
-    fetched = fetch_feed.with_options(
-        retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
-    )(url, settings)
+    fetched = fetch(url, settings)
     summary = RunSummary(
         as_of=as_of.isoformat(),
         source=url,

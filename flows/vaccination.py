@@ -15,17 +15,16 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
 from prefect.states import State
-from prefect.tasks import exponential_backoff
 
 from cps_covid import clock
 from cps_covid.errors import CpsCovidError
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
 from tasks.alarms import alarm_now, tell_if_recovered
+from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
 from tasks.report import failed_with, run_name
 from tasks.vaccination import (
     VaccinationSummary,
-    fetch_vaccination_feed,
     publish_vaccination,
     report_vaccination,
     validate_vaccination_feed,
@@ -75,9 +74,7 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
     as_of = as_of or clock.today(settings.replay_clock, datetime.now(ZoneInfo(settings.timezone)))
     url = _source(source, settings)
 
-    fetched = fetch_vaccination_feed.with_options(
-        retry_delay_seconds=exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
-    )(url, settings)
+    fetched = fetch(url, settings, name="Fetch the vaccination feed")
     feed = validate_vaccination_feed(fetched, None if dry_run else settings)  # its Data Docs page, kept with the run
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
     summary = publish_vaccination(feed, summary, settings)

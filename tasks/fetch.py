@@ -24,9 +24,16 @@ from tasks.retrying import transient_only
     cache_policy=NO_CACHE,
 )
 def fetch_feed(url: str, settings: Settings) -> district.Fetched:
+    """A district feed (cases or vaccination): fetched whole, size-capped, retried on transient errors only."""
     fetched = district.fetch(url, timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes)
     get_run_logger().info("Fetched %d bytes from %s (sha256 %s)", len(fetched.body), url, fetched.sha256[:12])
     return fetched
+
+
+def fetch(url: str, settings: Settings, *, name: str = "Fetch the district's feed") -> district.Fetched:
+    """``fetch_feed`` with the settings' first retry delay (``fetch_backoff_seconds``, doubling, with jitter)."""
+    delays = exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
+    return fetch_feed.with_options(name=name, retry_delay_seconds=delays)(url, settings)
 
 
 def school_year(as_of: date) -> int:

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from cps_covid import history, pipeline, vaccination
 from cps_covid.errors import ConcurrentWriteError, InputError
@@ -23,7 +22,6 @@ from cps_covid.io import aws, district, s3
 from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.schema import LEADING_COLUMNS
 from cps_covid.settings import Settings
-from tasks.retrying import transient_only
 from tasks.validate import guarded_validation
 
 KEYS = (pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY)
@@ -92,20 +90,6 @@ class VaccinationSummary:
             lines += [f"- not in the case history, ignored: {s}" for s in self.unknown_schools]
             lines += [f"- {w}" for w in self.warnings]
         return "\n".join(lines)
-
-
-@task(
-    name="Fetch the vaccination feed",
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=transient_only,
-    cache_policy=NO_CACHE,
-)
-def fetch_vaccination_feed(url: str, settings: Settings) -> district.Fetched:
-    fetched = district.fetch(url, timeout=settings.fetch_timeout_seconds, max_bytes=settings.fetch_max_bytes)
-    get_run_logger().info("Fetched %d bytes from %s (sha256 %s)", len(fetched.body), url, fetched.sha256[:12])
-    return fetched
 
 
 @task(name="Validate the vaccination feed", cache_policy=NO_CACHE)
