@@ -15,6 +15,14 @@ import pandas as pd
 from cps_covid import history, merge, migration, render, season
 from cps_covid.errors import GapError, NewSeasonError
 from cps_covid.feed import parse_feed
+from cps_covid.publish_plan import (  # noqa: F401 (the keys, also read as pipeline.X)
+    DATA_KEYS,
+    PAGE_KEY,
+    PUBLISHED_KEYS,
+    SCHOOLS_KEY,
+    TOTALS_KEY,
+    TRANSPOSED_KEY,
+)
 from cps_covid.schema import (
     LATITUDE,
     LEADING_COLUMNS,
@@ -27,10 +35,6 @@ from cps_covid.schema import (
 from cps_covid.settings import MAX_GAP_DAYS, SEASON_WINDOW_DAYS
 from cps_covid.validation import ValidationFailed, ValidationReport, validate
 
-SCHOOLS_KEY = "data/allCpsCovidData.csv"
-TOTALS_KEY = "data/CPStotals.csv"
-TRANSPOSED_KEY = "data/newFormatTest.csv"
-PAGE_KEY = "newcases.html"
 CSV_TYPE = "text/csv; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
 

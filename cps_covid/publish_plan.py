@@ -5,7 +5,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-WRITE_ORDER = ("data/allCpsCovidData.csv", "data/CPStotals.csv", "data/newFormatTest.csv", "newcases.html")
+SCHOOLS_KEY = "data/allCpsCovidData.csv"
+TOTALS_KEY = "data/CPStotals.csv"
+TRANSPOSED_KEY = "data/newFormatTest.csv"
+PAGE_KEY = "newcases.html"
+DATA_KEYS = (SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY)
+"""The three CSVs the front end reads by name."""
+PUBLISHED_KEYS = (*DATA_KEYS, PAGE_KEY)
+"""What an update publishes, in write order: the per-school table first (the rest derives from it), the page last."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,9 @@ def plan_writes(objects: dict[str, tuple[bytes, str]], current: dict[str, str | 
         for key, (body, content_type) in objects.items()
         if not same_content(body, current.get(key))
     ]
-    return sorted(writes, key=lambda w: (WRITE_ORDER.index(w.key) if w.key in WRITE_ORDER else len(WRITE_ORDER), w.key))
+    return sorted(
+        writes, key=lambda w: (PUBLISHED_KEYS.index(w.key) if w.key in PUBLISHED_KEYS else len(PUBLISHED_KEYS), w.key)
+    )
 
 
 def invalidation_paths(writes: list[PlannedWrite]) -> list[str]:

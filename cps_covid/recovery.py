@@ -14,8 +14,6 @@ from cps_covid.io import aws, cloudfront, s3
 from cps_covid.ledger import LEDGER_KEY, Ledger
 from cps_covid.settings import Settings
 
-PUBLISHED_KEYS = (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY, pipeline.PAGE_KEY)
-
 
 @dataclass
 class RebuildReport:
@@ -90,7 +88,7 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
     """Make the versions current at ``to`` current again; later updates are marked rolled back."""
     bucket = _bucket(settings)
     restored = []
-    for key in PUBLISHED_KEYS:
+    for key in pipeline.PUBLISHED_KEYS:
         found = s3.versions(bucket, key)
         if not found:
             continue

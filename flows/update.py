@@ -39,7 +39,7 @@ from tasks.publish import (
     read_published,
     tell_operators,
 )
-from tasks.report import RunSummary, failed_with, report_run, run_name
+from tasks.report import RunSummary, cli_outcome, failed_with, report_run, run_name
 from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
@@ -262,14 +262,7 @@ def run_from_cli(
     Settings.load()  # a configuration error is reported before a flow run is created
     with tags("cps-covid", "cases", "cli"):
         state = run_update(as_of=as_of, source=source, dry_run=dry_run, new_season=new_season, fill_gap=fill_gap)
-    if state.is_cancelled():
-        print(f"cps-covid run: {state.message}", file=sys.stderr)
-        return 3
-    if not state.is_completed():
-        print(f"cps-covid run: the update failed ({state.name}): {state.message}", file=sys.stderr)
-        return 1
-    print(RunSummary(**state.result()).text())
-    return 0
+    return cli_outcome("cps-covid run", state, RunSummary)
 
 
 if __name__ == "__main__":

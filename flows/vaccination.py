@@ -22,7 +22,7 @@ from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
-from tasks.report import failed_with, run_name
+from tasks.report import cli_outcome, failed_with, run_name
 from tasks.vaccination import (
     VaccinationSummary,
     publish_vaccination,
@@ -93,11 +93,7 @@ def run_from_cli(as_of: date | None, source: str | None, dry_run: bool) -> int:
     _source(source, Settings.load(require=NEEDED))  # a configuration error is reported before a flow run exists
     with tags("cps-covid", "vaccination", "cli"):
         state = vaccination_update(as_of=as_of, source=source, dry_run=dry_run, return_state=True)
-    if not state.is_completed():
-        print(f"cps-covid vaccination: the update failed ({state.name}): {state.message}", file=sys.stderr)
-        return 1
-    print(VaccinationSummary(**state.result()).text())
-    return 0
+    return cli_outcome("cps-covid vaccination", state, VaccinationSummary)
 
 
 if __name__ == "__main__":

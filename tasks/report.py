@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import task
@@ -46,8 +49,7 @@ class RunSummary:
     def links(self) -> list[str]:
         """The published page and CSVs as a visitor opens them."""
         site = self.site_url.rstrip("/")
-        keys = (pipeline.PAGE_KEY, pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY)
-        return [f"[{key}]({site}/{key})" for key in keys] if site else []
+        return [f"[{key}]({site}/{key})" for key in (pipeline.PAGE_KEY, *pipeline.DATA_KEYS)] if site else []
 
     def table(self) -> list[dict]:
         """The new-cases table artifact: readable headers and a total row."""
@@ -133,3 +135,15 @@ def _today(now: datetime) -> date:
         return clock.today(Settings.load().replay_clock, now)
     except CpsCovidError:
         return now.date()
+
+
+def cli_outcome(command: str, state: State, summary: Callable[..., Any]) -> int:
+    """What a ``cps-covid`` command prints for a flow's final state, and its exit code (3: cancelled, 1: not done)."""
+    if state.is_cancelled():
+        print(f"{command}: {state.message}", file=sys.stderr)
+        return 3
+    if not state.is_completed():
+        print(f"{command}: the update failed ({state.name}): {state.message}", file=sys.stderr)
+        return 1
+    print(summary(**state.result()).text())
+    return 0

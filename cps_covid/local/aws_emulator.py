@@ -117,10 +117,7 @@ def create_distribution(emulated: Emulated, bucket: str) -> str:
 
 def seed_history(emulated: Emulated, history_dir: Path) -> None:
     """Put the published files of a day (the bundled 2021-09-22 state) into the bucket."""
-    found = {
-        key: history_dir / Path(key).name
-        for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY)
-    }
+    found = {key: history_dir / Path(key).name for key in pipeline.DATA_KEYS}
     seed_objects(emulated, {key: path.read_bytes() for key, path in found.items() if path.exists()})
 
 
