@@ -90,7 +90,7 @@ def project(folder: Path) -> dict:
         "totals_bytes": len(totals_csv),
         "transposed_bytes": len(transposed_csv),
         "input_bytes": len(payload),
-        "new_cases": result.new_cases,
+        "new_cases": result.net_cases,
         "events": len(result.events),
         "read_peak": read_peak,
         "merge_peak": merge_peak,

@@ -109,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                 fill_gap=args.fill_gap,
             )
             result = publication.result
-            schools = int((result.changes["new_cases"] > 0).sum())
-            moved = f"{result.added_cases} new case(s) at {schools} school(s)"
-            removed = result.added_cases - result.new_cases
+            moved = f"{result.added_cases} new case(s) at {result.schools_affected} school(s)"
+            removed = result.added_cases - result.net_cases
             if removed:
                 moved += f", {removed} removed by the district"
             print(f"{moved}; wrote {len(publication.objects)} file(s) to {args.out}")

@@ -76,6 +76,16 @@ class Event:
         return f"[{self.tag}] {self.school} ({self.school_id}): {self.detail}"
 
 
+def added_cases(changes: pd.DataFrame) -> int:
+    """The cases an update adds, as subscribers, the summary and the CLI are told: corrections do not subtract."""
+    return int(changes["new_cases"].clip(lower=0).sum())
+
+
+def schools_affected(changes: pd.DataFrame) -> int:
+    """The schools with new cases in an update (a school with only a correction is not affected)."""
+    return int((changes["new_cases"] > 0).sum())
+
+
 @dataclass
 class MergeResult:
     schools: pd.DataFrame
@@ -88,13 +98,17 @@ class MergeResult:
     closed_by_calendar: bool = False
 
     @property
-    def new_cases(self) -> int:
+    def net_cases(self) -> int:
+        """Added cases minus the cases the district removed (corrections)."""
         return int(self.changes["new_cases"].sum())
 
     @property
     def added_cases(self) -> int:
-        """The cases this update adds, as subscribers are told: corrections do not subtract from it."""
-        return int(self.changes["new_cases"].clip(lower=0).sum())
+        return added_cases(self.changes)
+
+    @property
+    def schools_affected(self) -> int:
+        return schools_affected(self.changes)
 
     def day_cases(self) -> pd.DataFrame:
         """The day's cumulative list: every school with cases in today's column."""

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
+from cps_covid import merge
 from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 if TYPE_CHECKING:
@@ -124,8 +125,8 @@ def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_a
         "cpscovid.com has detected new COVID-19 cases.",
         "",
         f"Update: {update_time(day, updated_at)}",
-        f"New cases: {int(changes['new_cases'].clip(lower=0).sum())}",
-        f"Schools affected: {int((changes['new_cases'] > 0).sum())}",
+        f"New cases: {merge.added_cases(changes)}",
+        f"Schools affected: {merge.schools_affected(changes)}",
     ]
     if not corrections.empty:
         removed = ", ".join(f"{s} ({n})" for s, n in zip(corrections[SCHOOL], corrections["new_cases"], strict=True))

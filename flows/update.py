@@ -228,7 +228,7 @@ def update_steps(
 
     writes = plan_writes(publication.objects, _etags(published))
     summary.new_cases = result.added_cases
-    summary.schools_affected = int((result.changes["new_cases"] > 0).sum())
+    summary.schools_affected = result.schools_affected
     summary.changes = changes
     summary.planned = [w.key for w in writes]
     summary.subject, summary.message = publication.subject, publication.message

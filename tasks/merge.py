@@ -38,7 +38,7 @@ def merge_feed(
         fill_gap=fill_gap,
     )
     logger = get_run_logger()
-    logger.info("%d new case(s) at %d school(s) for %s", result.new_cases, len(result.changes), result.day)
+    logger.info("%d new case(s) at %d school(s) for %s", result.added_cases, result.schools_affected, result.day)
     for event in result.events:
         logger.warning("%s", event)
     return result

@@ -196,7 +196,7 @@ def test_catalogued_bad_input(case: str, outcome: str, expected: str, tmp_path: 
     else:
         publication = merge_folder(folder, feed, as_of, out, ignore_ids=IGNORE)
         result = publication.result
-        said = [f"{result.new_cases} new case(s)", *map(str, result.events), *publication.warnings]
+        said = [f"{result.net_cases} new case(s)", *map(str, result.events), *publication.warnings]
         assert any(expected in text for text in said), said
         assert (out / "allCpsCovidData.csv").exists()
 

@@ -59,7 +59,7 @@ def test_new_cases_land_in_the_as_of_column(make_schools, make_totals):
     assert result.changes[[SCHOOL_ID, SCHOOL, "new_cases"]].to_dict("records") == [
         {SCHOOL_ID: "609772", SCHOOL: "ADDAMS", "new_cases": 2}
     ]
-    assert result.new_cases == 2
+    assert result.net_cases == 2
     assert result.events == []
 
 
@@ -196,7 +196,7 @@ def test_rerunning_the_same_feed_on_the_same_day_changes_nothing(real_schools, s
     first = merge.apply_feed(
         real_schools, sample_totals, AS_OF, profiles=sample_profiles, ignore_ids=frozenset({"610377"})
     )
-    assert first.new_cases == 22
+    assert first.net_cases == 22
     assert {e.tag for e in first.events} == {"drift-repair", "school-added"}
 
     second = merge.apply_feed(
@@ -204,7 +204,7 @@ def test_rerunning_the_same_feed_on_the_same_day_changes_nothing(real_schools, s
     )
 
     assert second.changes.empty
-    assert second.new_cases == 0
+    assert second.net_cases == 0
     assert second.events == []
     pd.testing.assert_frame_equal(second.schools, first.schools)
 
@@ -233,7 +233,7 @@ def test_a_lower_season_total_is_a_correction(make_schools, make_totals, removed
         "609772": -removed,
         "610212": 1,
     }
-    assert result.new_cases == 1 - removed
+    assert result.net_cases == 1 - removed
     corrections = [e for e in result.events if e.tag == "correction"]
     assert len(corrections) == 1
     assert (corrections[0].school_id, corrections[0].school) == ("609772", "ADDAMS")

@@ -259,7 +259,7 @@ def test_merge_folder_returns_the_publication(history_dir, feed_dir, tmp_path):
         history_dir, feed_dir / "2021-09-23-health-api.json", pd.Timestamp("2021-09-23").date(), out
     )
     assert publication.notifies
-    assert publication.result.new_cases == 22  # no profile given: the new school is still added and counted
+    assert publication.result.net_cases == 22  # no profile given: the new school is still added and counted
     assert {e.tag for e in publication.result.events} == {"drift-repair", "school-added-without-profile"}
     assert (out / "allCpsCovidData.csv").read_bytes() == publication.objects["data/allCpsCovidData.csv"][0]
     frame = pd.read_csv(io.BytesIO(publication.objects["data/allCpsCovidData.csv"][0]), dtype={"CPS_School_ID": str})
