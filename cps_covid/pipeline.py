@@ -15,6 +15,7 @@ import pandas as pd
 from cps_covid import history, merge, migration, render, season
 from cps_covid.errors import GapError, NewSeasonError
 from cps_covid.feed import parse_feed
+from cps_covid.ledger import Entry
 from cps_covid.publish_plan import (  # noqa: F401 (the keys, also read as pipeline.X)
     DATA_KEYS,
     PAGE_KEY,
@@ -280,3 +281,20 @@ def apply(
     result.events[:0] = history.events
     result.events += outliers.flag_outliers(result.schools, result.changes, result.day)
     return result
+
+
+def replay(
+    entry: Entry, payload: bytes, schools_csv: bytes, totals_csv: bytes | None, *, resumed: bool = False
+) -> merge.MergeResult:
+    """What a ledger entry's archived payload gives on a published table, with the entry's own choices
+    (profiles, ignored ids, season closed): a resumed update recomputes its objects, a rebuild its table."""
+    profiles = pd.DataFrame(entry.profiles, columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
+    return apply(
+        read_feed(payload, entry.raw_key),
+        read_history(schools_csv, totals_csv, (SCHOOLS_KEY, TOTALS_KEY)),
+        date.fromisoformat(entry.as_of),
+        profiles=profiles,
+        ignore_ids=frozenset(entry.ignore_ids),
+        new_season=entry.new_season,
+        resumed=resumed,
+    )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
 
 from cps_covid import history, pipeline
 from cps_covid.errors import CpsCovidError
@@ -52,17 +50,7 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
         payload = bucket.get(entry.raw_key)
         if payload is None:
             raise CpsCovidError(f"update {entry.id}: archived payload {entry.raw_key} is missing")
-        feed = pipeline.read_feed(payload.body, entry.raw_key)
-        hist = pipeline.read_history(table, None, (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY))
-        profiles = pd.DataFrame(entry.profiles, columns=["CPS_School_ID", "School", "Latitude", "Longitude"])
-        result = pipeline.apply(
-            feed,
-            hist,
-            date.fromisoformat(entry.as_of),
-            profiles=profiles,
-            ignore_ids=frozenset(entry.ignore_ids),
-            new_season=entry.new_season,
-        )
+        result = pipeline.replay(entry, payload.body, table, None)
         table = history.csv_bytes(result.schools)
         report.replayed.append(f"{entry.id}: {entry.raw_key}")
     published = bucket.get(pipeline.SCHOOLS_KEY)

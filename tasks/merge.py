@@ -72,21 +72,8 @@ def recompute_entry(
     someone else changed the data and stops the resume.
     """
     schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
-    feed = pipeline.read_feed(payload, entry.raw_key)
-    history = pipeline.read_history(
-        schools_obj.body, totals_obj.body if totals_obj else None, (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY)
-    )
+    result = pipeline.replay(entry, payload, schools_obj.body, totals_obj.body if totals_obj else None, resumed=True)
     as_of = date.fromisoformat(entry.as_of)
-    profiles = pd.DataFrame(entry.profiles, columns=["CPS_School_ID", "School", "Latitude", "Longitude"])
-    result = pipeline.apply(
-        feed,
-        history,
-        as_of,
-        profiles=profiles,
-        ignore_ids=frozenset(entry.ignore_ids),
-        new_season=entry.new_season,
-        resumed=True,
-    )
     claimed = datetime.fromisoformat(entry.claimed_at)
     publication = pipeline.build_publication(
         result, as_of, claimed, site_url, arrivals=arrivals, with_page=pipeline.PAGE_KEY in entry.objects
