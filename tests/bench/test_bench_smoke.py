@@ -66,6 +66,7 @@ def test_row_reference_and_vectorised_merge_agree(seed: int) -> None:
     merge_vs_rows.check_equal(ours_tables, reference)
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_merge_vs_rows_on_the_real_history() -> None:
     section = merge_vs_rows.run(quick=True)
 
@@ -81,6 +82,7 @@ def test_merge_vs_rows_on_the_real_history() -> None:
 # --- part 2 ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_scale_on_tiny_histories(tmp_path: Path) -> None:
     section = scale.run(sizes=[(30, 20), (60, 40)], data=tmp_path)
 
@@ -209,6 +211,7 @@ def test_container_run_is_split_up(prefect_api: str, tmp_path: Path) -> None:
 # --- the command -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_python_m_bench_quick_writes_the_results(tmp_path: Path) -> None:
     out, raw = tmp_path / "results.md", tmp_path / "results.json"
     status = main(

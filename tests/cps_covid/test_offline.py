@@ -75,6 +75,7 @@ def run_command(repo_root: Path, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_the_command_merges_the_bundled_feed(repo_root, history_dir, feed_dir, tmp_path):
     out = tmp_path / "out"
     done = run_command(

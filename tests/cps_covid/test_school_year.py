@@ -78,6 +78,7 @@ def check_the_replay_is_the_real_file(real: pd.DataFrame, folder: Path) -> None:
     assert daily[daily].index.tolist() == [20210826, 20210922]
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_the_real_season_replays_from_its_first_day_with_empty_feeds(tmp_path) -> None:
     real = real_schools()
     folder, events = replay(real, cut_back(real, closed=True), tmp_path)
@@ -93,6 +94,7 @@ def test_the_real_season_replays_from_its_first_day_with_empty_feeds(tmp_path) -
     assert set(tags) <= {"[drift-repair]", "[outlier]", "[district-jump]"}  # no correction, no stop
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_with_the_season_calendar_an_open_season_is_closed_on_its_first_day(tmp_path) -> None:
     real = real_schools()
     start = cut_back(real, closed=False)

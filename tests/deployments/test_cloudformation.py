@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,6 +19,7 @@ def template() -> dict:
     return yaml.safe_load(TEMPLATE.read_text())
 
 
+@pytest.mark.slow  # a whole season, a subprocess or a benchmark: not in make check
 def test_template_is_cfn_lint_clean() -> None:
     linter = Path(sys.executable).with_name("cfn-lint")
     done = subprocess.run([str(linter), str(TEMPLATE)], capture_output=True, text=True, timeout=300)
