@@ -20,6 +20,11 @@ REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """What any process needs to reach the emulator as "AWS": its endpoint, the region and fake keys."""
+    return FAKE_CREDENTIALS | {"AWS_ENDPOINT_URL": endpoint_url, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+
+
 @dataclass(frozen=True)
 class Emulated:
     endpoint_url: str
@@ -30,10 +35,7 @@ class Emulated:
 
     def environment(self) -> dict[str, str]:
         """What the flow (in this process, a subprocess or a container) needs to reach the emulator."""
-        return FAKE_CREDENTIALS | {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+        return aws_environment(self.endpoint_url) | {
             "CPS_COVID_BUCKET": self.bucket,
             "CPS_COVID_DISTRIBUTION_ID": self.distribution_id,
             "CPS_COVID_TOPIC_ARN": self.topic_arn,

@@ -12,6 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that does not print a line per request (the stand-ins' tests read their own records)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class LoopbackServer:
     """``with Subclass(...) as server: server.base_url``; subclasses implement ``_handler``."""
 

@@ -74,14 +74,9 @@ class Stack:
 
     def environment(self) -> dict[str, str]:
         """What a shell (``prefect deployment run``, boto3) needs to talk to the stack."""
-        from cps_covid.local.aws_emulator import FAKE_CREDENTIALS, REGION
+        from cps_covid.local.aws_emulator import aws_environment
 
-        return FAKE_CREDENTIALS | {
-            "PREFECT_API_URL": self.api_url,
-            "AWS_ENDPOINT_URL": self.moto_url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        }
+        return aws_environment(self.moto_url) | {"PREFECT_API_URL": self.api_url}
 
     def text(self) -> str:
         env_sh = Path(self.state_dir) / "env.sh"

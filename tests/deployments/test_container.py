@@ -8,7 +8,7 @@ import time
 from containers import docker
 
 from cps_covid import pipeline
-from cps_covid.local.aws_emulator import Emulated
+from cps_covid.local.aws_emulator import Emulated, aws_environment
 
 
 def test_image_runs_as_a_non_root_user_without_baked_secrets(image: str) -> None:
@@ -42,8 +42,10 @@ def test_the_subscription_service_runs_in_the_same_image_read_only(image: str, m
     emulated = Emulated(moto_endpoint, "", "", "")
     topic = emulated.client("sns").create_topic(Name="container-subscribers")["TopicArn"]
     port = free_port()
-    env = {k: v for k, v in emulated.environment().items() if not k.startswith("CPS_COVID_")}
-    env |= {"CPS_COVID_TOPIC_ARN": topic, "CPS_COVID_SITE_ORIGIN": "https://cpscovid.test"}
+    env = aws_environment(moto_endpoint) | {
+        "CPS_COVID_TOPIC_ARN": topic,
+        "CPS_COVID_SITE_ORIGIN": "https://cpscovid.test",
+    }
     flags = [x for key, value in env.items() for x in ("-e", f"{key}={value}")]
     name = f"cps-covid-serve-{port}"
     started = docker(

@@ -27,7 +27,7 @@ from prefect.deployments import run_deployment
 from standins.fargate import FargateStandIn, TaskRun
 
 from cps_covid import pipeline
-from cps_covid.local.aws_emulator import FAKE_CREDENTIALS, REGION, Emulated, create_distribution, seed_history
+from cps_covid.local.aws_emulator import Emulated, aws_environment, create_distribution, seed_history
 from cps_covid.local.feed_server import FeedServer, Route
 from cps_covid.local.prefect_server import free_port
 from cps_covid.local.waiting import wait_for
@@ -44,7 +44,8 @@ FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
 def outputs(moto_endpoint: str) -> dict[str, str]:
     """Step 1: the stack, on a fresh moto account; and the history the dashboard served, in its bucket."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
-    cfn = Emulated(moto_endpoint, "", "", "").client("cloudformation")
+    probe = Emulated(moto_endpoint, "", "", "")
+    cfn = probe.client("cloudformation")
     cfn.create_stack(
         StackName=STACK,
         TemplateBody=(ROOT / "deployments/cloudformation.yaml").read_text(),
@@ -56,7 +57,7 @@ def outputs(moto_endpoint: str) -> dict[str, str]:
     found = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     # moto's CloudFormation cannot make a CloudFront distribution: the one output it misses, made directly
     assert "DistributionId" not in found
-    found["DistributionId"] = create_distribution(Emulated(moto_endpoint, "", "", ""), found["BucketName"])
+    found["DistributionId"] = create_distribution(probe, found["BucketName"])
     seed_history(account_of(moto_endpoint, found), ROOT / "data/history-2021-09-22")
     return found
 
@@ -79,7 +80,7 @@ def account(moto_endpoint: str, outputs: dict[str, str]) -> Emulated:
 @pytest.fixture(scope="module")
 def aws_env(moto_endpoint: str) -> dict[str, str]:
     """What every process here needs to reach "AWS": the emulator's endpoint, region and keys."""
-    return FAKE_CREDENTIALS | {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+    return aws_environment(moto_endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +122,9 @@ def deployed(image: str, exported: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def fargate(outputs: dict[str, str], aws_env: dict[str, str]) -> Iterator[FargateStandIn]:
+def fargate(outputs: dict[str, str], moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FargateStandIn]:
     """What AWS does with a task: its role's keys (here the emulator's) and its region in the container."""
-    with FargateStandIn(aws_env["AWS_ENDPOINT_URL"], REGION, task_environment=aws_env) as stand_in:
+    with FargateStandIn(Emulated(moto_endpoint, "", "", ""), task_environment=aws_env) as stand_in:
         yield stand_in
 
 

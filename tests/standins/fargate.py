@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+from cps_covid.local.aws_emulator import REGION, Emulated
 
 ACCOUNT = "123456789012"  # moto's default account
 POLL_SECONDS = 0.2
@@ -62,30 +62,21 @@ class RunTaskRefused(Exception):
 class FargateStandIn:
     """Runs moto's ECS tasks as local containers; see the module docstring for what it leaves out."""
 
-    def __init__(self, endpoint_url: str, region: str, task_environment: Mapping[str, str]) -> None:
-        self.endpoint_url = endpoint_url
-        self.region = region
+    def __init__(self, aws: Emulated, task_environment: Mapping[str, str]) -> None:
         self.task_environment = dict(task_environment)
         self.runs: dict[str, TaskRun] = {}
+        self._events = aws.client("events")  # boto3 clients are thread-safe: one each for all the tasks
+        self._logs = aws.client("logs")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._refusing = False
         self._undo: list[Any] = []
 
-    def client(self, service: str):
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint_url,
-            region_name=self.region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-
     @property
     def backend(self):
         from moto.ecs.models import ecs_backends
 
-        return ecs_backends[ACCOUNT][self.region]
+        return ecs_backends[ACCOUNT][REGION]
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -200,7 +191,7 @@ class FargateStandIn:
     ) -> list[str]:
         env = {e["name"]: e["value"] for e in container.get("environment") or []}
         env |= {e["name"]: e["value"] for e in override.get("environment") or []}
-        env |= self.task_environment | {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        env |= self.task_environment | {"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
         cpu = int(task.overrides.get("cpu") or definition.cpu or 1024)
         memory = int(task.overrides.get("memory") or definition.memory or 2048)
         command = override.get("command") or container.get("command") or []
@@ -241,7 +232,7 @@ class FargateStandIn:
         }
         if status == "STOPPED":
             detail |= {"stopCode": "EssentialContainerExited", "stoppedReason": task.stopped_reason}
-        self.client("events").put_events(
+        self._events.put_events(
             Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail)}]
         )
 
@@ -252,7 +243,7 @@ class FargateStandIn:
         options = config.get("options") or {}
         group = options["awslogs-group"]
         stream = f"{options['awslogs-stream-prefix']}/{name}/{task.id}"
-        logs = self.client("logs")
+        logs = self._logs
         if options.get("awslogs-create-group") == "true":
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_group(logGroupName=group)

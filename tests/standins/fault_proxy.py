@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
 
-from cps_covid.local.loopback import LoopbackServer, read_body
+from cps_covid.local.loopback import LoopbackServer, QuietHandler, read_body
 
 
 @dataclass
@@ -114,11 +114,8 @@ class FaultProxy(LoopbackServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
 
             def _relay(self) -> None:
                 body = read_body(self)

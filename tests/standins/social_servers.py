@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-from cps_covid.local.loopback import LoopbackServer
+from cps_covid.local.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -68,10 +68,7 @@ class StandIn(LoopbackServer):
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
