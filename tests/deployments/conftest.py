@@ -22,13 +22,38 @@ def start_worker():
     return prefect_worker
 
 
+IMAGE_LOG = ROOT / ".cache" / "make-image.log"
+_image_build: list[tuple[subprocess.Popen, float]] = []
+
+
+def _start_image_build() -> None:
+    IMAGE_LOG.parent.mkdir(exist_ok=True)
+    with IMAGE_LOG.open("wb") as log:
+        build = subprocess.Popen(["make", "image"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    _image_build.append((build, time.monotonic()))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start ``make image`` as soon as the selected tests are known, when one of them needs it.
+
+    On a fresh machine the build (a Debian base, a wheelhouse, the image) takes
+    minutes, mostly downloads and unpacking: it runs beside the tests that come
+    before the first one that needs the image, instead of in front of it.
+    """
+    needs_image = any("image" in getattr(item, "fixturenames", ()) for item in session.items)
+    if needs_image and not session.config.option.collectonly and not _image_build:
+        _start_image_build()
+
+
 @pytest.fixture(scope="session")
 def image() -> str:
-    """``make image``, once per session (seconds when the base and the wheelhouse are cached)."""
-    started = time.monotonic()
-    done = subprocess.run(["make", "image"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    print(f"make image: {time.monotonic() - started:.0f} s")
+    """The image ``make image`` builds, once per session (seconds when the base and the wheelhouse are cached)."""
+    if not _image_build:
+        _start_image_build()
+    build, started = _image_build[0]
+    returncode = build.wait(timeout=1800)
+    assert returncode == 0, IMAGE_LOG.read_text(errors="replace")[-4000:]
+    print(f"make image: finished {time.monotonic() - started:.0f} s after it started")
     return IMAGE
 
 
