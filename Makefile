@@ -54,6 +54,7 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest --durations=20

@@ -100,7 +100,7 @@ def page_shows_day(page: bytes, day: date, site_url: str) -> bool:
     """
     found = _TITLE.search(page)
     links_home = f'action="{html.escape(site_url.rstrip("/"))}/index.html"'.encode()
-    return bool(found) and date_label(day).encode() in found.group(1) and links_home in page
+    return found is not None and date_label(day).encode() in found.group(1) and links_home in page
 
 
 def read_month_index(payload: bytes | None, name: str) -> dict[str, dict]:

@@ -143,7 +143,7 @@ def apply_blocks(env: Mapping[str, str], changes: Changes) -> None:
 
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        current = AwsCredentials.load(AWS_BLOCK)
+        current: Any = AwsCredentials.load(AWS_BLOCK)
     except ValueError:
         current = None
     if changes.note("block", AWS_BLOCK, current is not None, bool(current) and current.region_name != region):
@@ -204,7 +204,7 @@ def apply_deployments(
 
     ids = {}
     for item in deployment_specs(target, image, code_dir, crons):
-        flow = load_flow_from_entrypoint(str(code_dir / item["entrypoint"]))
+        flow: Any = load_flow_from_entrypoint(str(code_dir / item["entrypoint"]))
         full_name = f"{flow.name}/{item['name']}"
         limit = item.get("concurrency_limit") or {}
         desired = {
@@ -289,7 +289,7 @@ def apply_automations(client: Any, deployment_ids: Mapping[str, Any], changes: C
     for spec in automation_specs(deployment_ids):
         desired = AutomationCore.model_validate(spec)
         existing = client.read_automations_by_name(desired.name)
-        current = existing[0] if existing else None
+        current: Any = existing[0] if existing else None
         keys = {"description", "enabled", "trigger", "actions", "actions_on_trigger", "actions_on_resolve"}
         differs = bool(current) and (
             AutomationCore.model_validate(current.model_dump(include=keys | {"name"})).model_dump(include=keys)

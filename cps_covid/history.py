@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -92,8 +93,9 @@ def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
     checks["season_total"] = checks[GTOTAL] - checks["carry_over_sum"]
     checks["latest_day"] = layout.days[-1] if layout.days else ""
     # the windows as their day columns give them: with corrections (negative cells) 14Total may be below 7Total
-    for column, values in (window_sums(schools) or {c: 0 for c in WINDOWS}).items():
-        checks[f"days_{column}"] = values
+    windows = window_sums(schools)
+    for column in WINDOWS:
+        checks[f"days_{column}"] = windows[column] if windows else 0
     return checks
 
 
@@ -110,8 +112,9 @@ def totals_checks(published: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFram
     return checks
 
 
-def _float(x: float) -> str:
-    return FLOAT_FORMAT.format(round(x, 9))
+def _float(x: object) -> str:
+    """``to_csv``'s float_format, which it calls with the float cells only."""
+    return FLOAT_FORMAT.format(round(cast(float, x), 9))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

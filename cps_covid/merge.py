@@ -173,7 +173,7 @@ def with_drift_carry_over(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Eve
     if layout.carry_overs or not layout.days or not (row_sums(schools, layout.days) != schools[GTOTAL]).any():
         return schools, []
     out = schools.copy()
-    out.insert(out.columns.get_loc(layout.days[0]), DRIFT_CARRY_OVER, np.zeros(len(out), dtype=INT64))
+    out.insert(out.columns.tolist().index(layout.days[0]), DRIFT_CARRY_OVER, np.zeros(len(out), dtype=INT64))
     detail = (
         f"carry-over column {DRIFT_CARRY_OVER} added: the history has none, so it holds what the day columns count "
         f"beyond {GTOTAL}, and the season total the source confirms stays where it was"
@@ -321,7 +321,7 @@ def apply_feed(
     """
     totals = totals.loc[~totals[SCHOOL_ID].isin(ignore_ids)]
     if SCHOOL not in totals:
-        totals = totals.assign(**{SCHOOL: pd.NA})
+        totals = totals.assign(**{SCHOOL: pd.Series(pd.NA, index=totals.index, dtype=object)})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
     history, events = with_drift_carry_over(history)

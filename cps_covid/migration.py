@@ -78,7 +78,7 @@ def _with_windows(schools: pd.DataFrame, missing: list[str]) -> pd.DataFrame:
     """The missing window columns inserted before ``gTotal``, summed from the day columns as the merge sums them."""
     out = schools.copy()
     for column in missing:
-        out.insert(out.columns.get_loc(GTOTAL), column, 0)
+        out.insert(out.columns.tolist().index(GTOTAL), column, 0)
     days = HistoryLayout.of(out.columns).days
     counts = out.assign(**{d: pd.to_numeric(out[d], errors="coerce").fillna(0).astype("int64") for d in days})
     sums = window_sums(counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 import pandas as pd
 
@@ -172,8 +173,8 @@ def profiles_frame(found: list[dict]) -> pd.DataFrame:
         {
             SCHOOL_ID: str(p[SCHOOL_ID]),
             SCHOOL: str(p["Short_Name"]),
-            LATITUDE: pd.to_numeric(p.get("School_Latitude"), errors="coerce"),
-            LONGITUDE: pd.to_numeric(p.get("School_Longitude"), errors="coerce"),
+            LATITUDE: pd.to_numeric(cast(Any, p.get("School_Latitude")), errors="coerce"),
+            LONGITUDE: pd.to_numeric(cast(Any, p.get("School_Longitude")), errors="coerce"),
         }
         for p in found
     ]

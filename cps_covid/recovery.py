@@ -64,7 +64,7 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
         for column in [c for c in ours.columns if c in theirs.columns]:
             moved = common[ours.loc[common, column].astype(str) != theirs.loc[common, column].astype(str)]
             report.differences += [
-                f"{s} {column}: rebuilt {ours.at[s, column]}, published {theirs.at[s, column]}" for s in moved
+                f"{s!s} {column}: rebuilt {ours.at[s, column]!s}, published {theirs.at[s, column]!s}" for s in moved
             ]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

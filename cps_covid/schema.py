@@ -54,11 +54,11 @@ class HistoryLayout:
     @classmethod
     def of(cls, columns: pd.Index | list[str]) -> HistoryLayout:
         # Index.tolist() returns the labels in one step; iterating an Index walks its array label by label
-        columns = tuple(columns.tolist() if isinstance(columns, pd.Index) else columns)
-        if not all(isinstance(c, str) for c in columns):
-            return cls(*(list(part) for part in _layout(columns)))
+        labels = tuple(columns.tolist() if isinstance(columns, pd.Index) else columns)
+        if not all(isinstance(c, str) for c in labels):
+            return cls(*(list(part) for part in _layout(labels)))
         # a merge asks for the layout of the same few hundred columns several times
-        return cls(*(list(part) for part in _cached_layout(columns)))
+        return cls(*(list(part) for part in _cached_layout(labels)))
 
 
 def _layout(columns: tuple) -> tuple[tuple, tuple, tuple]:

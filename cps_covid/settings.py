@@ -143,12 +143,12 @@ def _convert(name: str, kind: object, value: object) -> object:
         if kind in ("float", float):
             return float(value)  # type: ignore[arg-type]
         if kind in ("int", int):
-            return int(value)  # type: ignore[arg-type]
+            return int(value)  # type: ignore[call-overload]
         if "frozenset" in str(kind):
             items = value.split(",") if isinstance(value, str) else value
-            return frozenset(str(i).strip() for i in items if str(i).strip())  # type: ignore[union-attr]
+            return frozenset(str(i).strip() for i in items if str(i).strip())  # type: ignore[attr-defined]
         if "Mapping" in str(kind):
-            return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[arg-type]
+            return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
     except (TypeError, ValueError) as err:
         raise SettingsError(f"setting {name}: {value!r} is not valid ({err})") from None
     return str(value)
@@ -159,7 +159,7 @@ def _prefect_values() -> Mapping[str, object]:
     from prefect.variables import Variable
 
     # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
-    value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)
+    value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)  # type: ignore[call-overload]
     if value is None:
         return {}
     if isinstance(value, str):

@@ -129,13 +129,13 @@ def plan(state: ChannelState | None, update: str | None, text: str | None) -> Pl
     """
     if update is None:
         return Plan("nothing", reason="no newcases.html is published")
-    same = state is not None and state.update == update
-    if same and state.status == "posting":
-        return Plan("interrupted", state, "a run stopped while sending this post: it may be out, it is not resent")
-    if same and state.status in ("posted", "uncertain"):
-        return Plan("nothing", state, f"this update is {state.status} already")
-    if same and state.status == "pending":
-        return Plan("post", state, f"retrying (attempt {state.attempts + 1})")
+    if state is not None and state.update == update:
+        if state.status == "posting":
+            return Plan("interrupted", state, "a run stopped while sending this post: it may be out, it is not resent")
+        if state.status in ("posted", "uncertain"):
+            return Plan("nothing", state, f"this update is {state.status} already")
+        if state.status == "pending":
+            return Plan("post", state, f"retrying (attempt {state.attempts + 1})")
     if text is not None:
         return Plan("post", ChannelState(update=update, status="pending", text=text), "new update")
     return Plan("nothing", state, "no new update and nothing pending")

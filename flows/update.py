@@ -13,6 +13,7 @@ import copy
 import sys
 from contextlib import suppress
 from datetime import date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from prefect import flow, tags
@@ -22,6 +23,7 @@ from prefect.states import Cancelled, State
 
 from cps_covid import clock, pipeline
 from cps_covid.errors import AwsCallFailed, CpsCovidError
+from cps_covid.io.s3 import StoredObject
 from cps_covid.ledger import Entry, Ledger, lease
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
@@ -74,7 +76,7 @@ def finish(
         if entry.message:
             etag = checkpoint(ledger, etag, entry, "notifying", settings)
             try:
-                summary.message_id = notify_subscribers(entry.subject, entry.message, settings)
+                summary.message_id = notify_subscribers(entry.subject or "", entry.message, settings)
             except AwsCallFailed:
                 checkpoint(ledger, etag, entry, "invalidated", settings)  # SNS refused it: the next run sends it
                 raise
@@ -100,7 +102,7 @@ def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary:
     return finish(ledger, etag, entry, writes, settings, summary)
 
 
-@flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])
+@flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])  # type: ignore[list-item]
 async def update(
     as_of: date | None = None,
     source: str | None = None,
@@ -131,7 +133,7 @@ async def update(
 
 def run_update(**parameters: object) -> State:
     """Run the flow from synchronous code (CLI, demo, tests, benchmarks) and return its final state."""
-    return asyncio.run(update(**parameters, return_state=True))
+    return asyncio.run(update(**parameters, return_state=True))  # type: ignore[arg-type]
 
 
 def apply_update(
@@ -171,7 +173,7 @@ def update_steps(
     ledger, etag = read_ledger(settings)
 
     unfinished = ledger.unfinished()
-    if unfinished is not None and not dry_run:
+    if unfinished is not None and etag is not None and not dry_run:  # an entry was read: the ledger has an ETag
         if not unfinished.lease_expired(now, settings.lease_seconds):
             return Cancelled(
                 message=f"update {unfinished.id} of run {unfinished.flow_run} is still being "
@@ -188,7 +190,8 @@ def update_steps(
         return summary.as_dict()
 
     published = read_published(settings)
-    schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
+    schools_obj = cast(StoredObject | None, published[pipeline.SCHOOLS_KEY])
+    totals_obj = cast(StoredObject | None, published[pipeline.TOTALS_KEY])
     if schools_obj is None:
         raise FileNotFoundError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} does not exist: seed the history first")
     keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run

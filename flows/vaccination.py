@@ -51,8 +51,8 @@ def _source(source: str | None, settings: Settings) -> str:
     name="cps-vaccination-update",
     flow_run_name=_run_name,
     log_prints=True,
-    on_failure=[alarm_now],
-    on_crashed=[alarm_now],
+    on_failure=[alarm_now],  # type: ignore[list-item]
+    on_crashed=[alarm_now],  # type: ignore[list-item]
 )
 def vaccination_update(as_of: date | None = None, source: str | None = None, dry_run: bool = False) -> dict | State:
     """Put the district's vaccination and enrolment figures into the published per-school table.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -46,9 +47,15 @@ def alarm_once(
 
     ``retried``: as the alert flow's tasks (with their retries); else called directly, from a failure hook.
     """
-    claim, publish, release = (claim_alarm, publish_alarm, release_alarm)
-    if not retried:
-        claim, publish, release = claim.fn, publish.fn, release.fn
+    claim, publish, release = (
+        (claim_alarm, publish_alarm, release_alarm)
+        if retried
+        else (
+            claim_alarm.fn,
+            publish_alarm.fn,
+            release_alarm.fn,
+        )
+    )
     why, as_of = prefect_runs.final_state(flow_run_id)
     ui_url = prefect_runs.run_url(flow_run_id, settings.prefect_ui_url)
     subject, body = alarms.alert_text("failed", deployment_name, flow_run_name, state_name, ui_url, why, as_of)
@@ -62,7 +69,7 @@ def alarm_once(
         raise
 
 
-def alarm_now(flow: object, run: object, state: object) -> None:
+def alarm_now(flow: Any, run: Any, state: Any) -> None:
     """``on_failure``/``on_crashed`` hook: a deployment's failing run sends its own alarm at once.
 
     The failure automation's alert is the backstop (a run killed outright cannot run a hook), but
@@ -80,8 +87,8 @@ def alarm_now(flow: object, run: object, state: object) -> None:
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:
-            deployment_name = client.read_deployment(run.deployment_id).name  # type: ignore[attr-defined]
-        sent = alarm_once(deployment_name, run.name, str(run.id), state.name, settings, retried=False)  # type: ignore[attr-defined]
+            deployment_name = client.read_deployment(run.deployment_id).name
+        sent = alarm_once(deployment_name, run.name, str(run.id), state.name, settings, retried=False)
         logger.info("Alarm %s on the alarm topic", sent or "already sent")
     except Exception as err:  # the automation's alert still comes
         logger.warning("This run could not send its own alarm (%s): the failure automation's alert will", err)

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io import aws, s3
 from cps_covid.io.district import Fetched
-from cps_covid.ledger import LEDGER_KEY, Entry, Ledger
+from cps_covid.ledger import LEDGER_KEY, Entry, Ledger, Step
 from cps_covid.settings import Settings
 
 
@@ -74,7 +74,7 @@ def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) ->
 
 
 @task(name="Record progress", task_run_name="Record progress: {step}", cache_policy=NO_CACHE)
-def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: str, settings: Settings, **fields: object) -> str:
+def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: Step, settings: Settings, **fields: object) -> str:
     current = ledger.get(entry.id)
     current.step = step
     for name, value in fields.items():

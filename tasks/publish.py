@@ -32,7 +32,7 @@ def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None
 def publish_objects(writes: list[PlannedWrite], tags: dict[str, str], settings: Settings) -> list[s3.Written]:
     bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
     logger = get_run_logger()
-    written = []
+    written: list[s3.Written] = []
     for write in writes:
         try:
             done = bucket.put(

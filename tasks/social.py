@@ -9,6 +9,7 @@ only from Prefect Secret blocks, loaded when a post is actually due.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import cast
 
 import pandas as pd
 from prefect import get_run_logger, task
@@ -32,7 +33,7 @@ def _secret(block: str) -> object:
     from prefect.blocks.system import Secret
 
     try:
-        return Secret.load(block).get()
+        return cast(Secret, Secret.load(block)).get()
     except ValueError as err:
         raise social.PostFailed(f"cannot load the Prefect Secret block {block!r} ({err})") from None
 
@@ -40,8 +41,8 @@ def _secret(block: str) -> object:
 def send(channel: str, text: str, settings: Settings) -> str:
     """One post on one channel; returns its id."""
     if channel == "x":
-        credentials = x_api.Credentials.from_secret(_secret(settings.x_secret_block), settings.x_secret_block)
-        return x_api.post(settings.x_api_url, text, credentials, timeout=settings.social_timeout_seconds)
+        keys = x_api.Credentials.from_secret(_secret(settings.x_secret_block), settings.x_secret_block)
+        return x_api.post(settings.x_api_url, text, keys, timeout=settings.social_timeout_seconds)
     block = settings.facebook_secret_block
     credentials = facebook.Credentials.from_secret(_secret(block), block)
     link = f"{settings.site_url.rstrip('/')}/newcases.html"
@@ -66,23 +67,24 @@ def post_channel(channel: str, bucket: s3.Bucket, update: str | None, text: str 
     state = social.ChannelState.parse(stored.body) if stored else None
     etag = stored.etag if stored else None
     plan = social.plan(state, update, text)
+    planned = plan.state  # set for "post" and "interrupted"
+    if plan.action == "nothing" or planned is None:
+        return ""
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if plan.action == "interrupted":
-        _save(bucket, key, plan.state.failed(social.PostFailed(plan.reason, uncertain=True), now), etag)
+        _save(bucket, key, planned.failed(social.PostFailed(plan.reason, uncertain=True), now), etag)
         return f"[social] {channel}: {plan.reason}"
-    if plan.action != "post":
-        return ""
     try:
-        etag = _save(bucket, key, plan.state.attempted(now), etag)
+        etag = _save(bucket, key, planned.attempted(now), etag)
     except ConcurrentWriteError:
         return f"[social] {channel}: another run is posting this update"
     try:
-        post_id = send(channel, plan.state.text, settings)
+        post_id = send(channel, planned.text, settings)
     except social.PostFailed as err:
-        _save(bucket, key, plan.state.attempted(now).failed(err, now), etag)
+        _save(bucket, key, planned.attempted(now).failed(err, now), etag)
         then = "not resent: check the account" if err.uncertain else "retried next run"
         return f"[social] {channel}: post failed ({err}); {then}"
-    _save(bucket, key, plan.state.attempted(now).posted(post_id, now), etag)
+    _save(bucket, key, planned.attempted(now).posted(post_id, now), etag)
     return f"[social] {channel}: posted {post_id} ({plan.reason})"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cps_covid.errors import AwsCallFailed
 
@@ -32,7 +32,7 @@ def session(credentials_block: str = "") -> boto3.Session:
     if credentials_block:
         from prefect_aws import AwsCredentials
 
-        return AwsCredentials.load(credentials_block).get_boto3_session()
+        return cast(AwsCredentials, AwsCredentials.load(credentials_block)).get_boto3_session()
     import boto3
 
     return boto3.Session()
@@ -51,7 +51,7 @@ def _aws_environment() -> tuple[tuple[str, str], ...]:
 
 @functools.lru_cache(maxsize=32)
 def _client(service: str, credentials_block: str, environment: tuple[tuple[str, str], ...]) -> Any:
-    return session(credentials_block).client(service, config=retry_config())
+    return session(credentials_block).client(service, config=retry_config())  # type: ignore[call-overload]
 
 
 def failed(system: str, call: str, err: Exception) -> AwsCallFailed:

@@ -70,4 +70,5 @@ def previous_finished_run(flow_run_id: str, deployment_id: str) -> FinishedRun |
     if not runs:
         return None
     run = runs[0]
-    return FinishedRun(str(run.id), run.name, run.state.name if run.state else "", run.state_type in failed)
+    state_name = (run.state.name or "") if run.state else ""
+    return FinishedRun(str(run.id), str(run.name), state_name, run.state_type in failed)

@@ -43,7 +43,7 @@ class Emulated:
         }
 
     def client(self, service: str):
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,

@@ -11,6 +11,7 @@ import os
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY_DIR = ROOT / "data/history-2021-09-22"
@@ -75,7 +76,7 @@ def main(out: Path, prefect_home: Path, vaccination: bool = True) -> int:
 
             url = os.environ["CPS_COVID_VACCINATION_SOURCE_URL"]
             print(f"\nThe vaccination update (cps-vaccination-update) on {url}:")
-            print(VaccinationSummary(**vaccination_update(as_of=AS_OF)).text())
+            print(VaccinationSummary(**cast(dict, vaccination_update(as_of=AS_OF))).text())
         saved = download_site(emulated, out)
         print(f"Published objects copied to {out}/:")
         for path in saved:

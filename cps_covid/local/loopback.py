@@ -39,7 +39,7 @@ class LoopbackServer:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError

@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], *, what: str, timeout: float = 120.0, every: float = 0.2) -> T:
+def wait_for(check: Callable[[], T | None], *, what: str, timeout: float = 120.0, every: float = 0.2) -> T:
     """Call ``check`` until it returns something truthy; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
