@@ -13,7 +13,7 @@ import copy
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def settings_values(env: Mapping[str, str]) -> dict[str, str]:
     """The flow's settings found in the environment, for the ``cps_covid_settings`` variable."""
     from cps_covid.settings import ENV_PREFIX, Settings
 
-    names = {f.name for f in fields(Settings)}
+    names = set(Settings.model_fields)
     return {
         k[len(ENV_PREFIX) :].lower(): v
         for k, v in sorted(env.items())

@@ -1,9 +1,13 @@
-"""One settings object: Prefect variable ``cps_covid_settings`` under ``CPS_COVID_*`` environment variables.
+"""One settings object: ``CPS_COVID_*`` environment variables over the Prefect variable ``cps_covid_settings``.
 
-Buckets, ids and ARNs live only in configuration. Environment variables win
-over the Prefect variable, so an operator can override one value for one run.
-The standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_REGION``...) are read
-by boto3 itself.
+Buckets, ids and ARNs live only in configuration. pydantic-settings reads the
+environment and converts every value; the Prefect variable (a JSON object) is
+one more source, under the environment, so an operator can override one value
+for one run. The standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_REGION``...)
+are read by boto3 itself.
+
+The fields are grouped by the program that reads them; ``Settings`` is all of
+them, and each entry point names the ones it needs (``require``).
 """
 
 from __future__ import annotations
@@ -11,7 +15,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from contextvars import ContextVar
+from typing import Annotated, Any
+
+from pydantic import ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cps_covid.errors import CpsCovidError
 
@@ -22,21 +31,36 @@ DISTRICT_SEASONS = "SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18"
 """The district's seasons as the dashboard counted them (its front end counts Summer 22 from 2022-06-14)."""
 SEASON_WINDOW_DAYS = 7
 MAX_GAP_DAYS = 14
+FLOW_REQUIRES = ("bucket", "distribution_id", "topic_arn", "source_url")
+"""What the case flow cannot run without: the default of ``require``."""
 
 
 class SettingsError(CpsCovidError):
     """A required setting is missing or malformed."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    bucket: str
-    distribution_id: str
-    topic_arn: str
-    source_url: str
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        coerce_numbers_to_str=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class CaseFlowSettings(_Base):
+    """The case update (``cps-covid-update``), its alarms and the local stack."""
+
+    bucket: str = ""
+    distribution_id: str = ""
+    topic_arn: str = ""
+    """The subscribers' SNS topic (also the subscription service's)."""
+    source_url: str = ""
     profile_url: str = ""
     """Template with ``{school_id}`` and ``{school_year}``; empty: new schools are kept without a profile."""
-    ignore_ids: frozenset[str] = DEFAULT_IGNORE_IDS
+    ignore_ids: Annotated[frozenset[str], NoDecode] = DEFAULT_IGNORE_IDS
+    """Comma-separated school ids the feed carries but the dashboard never counted."""
     site_url: str = "https://cpscovid.com"
     timezone: str = "America/Chicago"
     fetch_timeout_seconds: float = 30.0
@@ -61,9 +85,13 @@ class Settings:
     replay_clock: str = ""
     """Local stack only (``make up``): ``FIRST_DAY@START_UTC/MINUTES`` plays a past season forward, one day per
     MINUTES, for runs without ``as_of``; empty (production): today in ``timezone``."""
-    tags: Mapping[str, str] = field(default_factory=lambda: {"lifecycle": "true"})
+    tags: dict[str, str] = {"lifecycle": "true"}
+    """S3 object tags of every published object (JSON object)."""
 
-    # --- the subscription service (``cps-covid serve``) ---
+
+class ServiceSettings(_Base):
+    """The subscription service (``cps-covid serve``)."""
+
     site_origin: str = "https://cpscovid.com"
     """The only origin whose pages may call the service from a browser (CORS)."""
     trusted_proxies: str = "127.0.0.1"
@@ -77,11 +105,17 @@ class Settings:
     subscribe_max_body_bytes: int = 2048
     """A subscription request body is one address: anything larger is refused unread."""
 
-    # --- the vaccination and enrolment update (``cps-vaccination-update``) ---
+
+class VaccinationSettings(_Base):
+    """The vaccination and enrolment update (``cps-vaccination-update``)."""
+
     vaccination_source_url: str = ""
     """The district's daily vaccination feed: http(s) URL, ``file://`` URL or path."""
 
-    # --- social summary posts: off by default, credentials only in Prefect Secret blocks ---
+
+class SocialSettings(_Base):
+    """Social summary posts: off by default, credentials only in Prefect Secret blocks."""
+
     social_x_enabled: bool = False
     x_secret_block: str = "cps-covid-x"
     """Secret block (JSON): ``api_key``, ``api_secret``, ``access_token``, ``access_token_secret`` (OAuth 1.0a)."""
@@ -93,77 +127,103 @@ class Settings:
     facebook_graph_url: str = "https://graph.facebook.com/v21.0"
     social_timeout_seconds: float = 15.0
 
+
+_sources: ContextVar[tuple[str, ...]] = ContextVar("settings_sources", default=("init", "env", "prefect"))
+"""The sources a ``Settings(...)`` reads, highest first (``load`` and ``from_mapping`` choose)."""
+
+
+class PrefectVariableSource(PydanticBaseSettingsSource):
+    """The Prefect variable ``cps_covid_settings``, when a Prefect API is configured and holds it."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns the whole object
+
+    def __call__(self) -> dict[str, Any]:
+        from prefect.variables import Variable
+
+        # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
+        value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)  # type: ignore[call-overload]
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise SettingsError(f"Prefect variable {PREFECT_VARIABLE} must be a JSON object")
+        return value
+
+
+class Settings(CaseFlowSettings, ServiceSettings, VaccinationSettings, SocialSettings):
+    """Every setting; an entry point names the ones it needs in ``load(require=...)``."""
+
+    @field_validator("ignore_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, Iterable):
+            return frozenset(str(i).strip() for i in items if str(i).strip())
+        return value
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("social_x_enabled", "social_facebook_enabled", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if isinstance(value, str) and not value.strip() else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        chosen = {"init": init_settings, "env": env_settings, "prefect": PrefectVariableSource(settings_cls)}
+        return tuple(chosen[name] for name in _sources.get())
+
+    @classmethod
+    def load(cls, *, use_prefect: bool = True, require: Iterable[str] | None = None) -> Settings:
+        """The environment over the Prefect variable (``use_prefect``); ``require``: what this entry point needs
+        (default ``FLOW_REQUIRES``). The subscription service needs a topic but no bucket, the vaccination flow a
+        bucket but no topic."""
+        unknown = [
+            k for k in os.environ if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
+        ]
+        if unknown:  # pydantic-settings ignores them: a misspelt name would silently do nothing
+            raise SettingsError(f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}")
+        return _built(cls, ("init", "env", "prefect") if use_prefect else ("init", "env"), {}).requiring(require)
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, object], *, require: Iterable[str] | None = None) -> Settings:
-        """``require``: the settings this entry point needs (default: every field without a default).
+        """Exactly these values (no environment, no Prefect variable), then the defaults."""
+        return _built(cls, ("init",), dict(values)).requiring(require)
 
-        The subscription service needs a topic but no bucket, the vaccination flow a
-        bucket but no topic: each names what it needs, the others default to empty.
-        """
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
-        required = [n for n, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
-        needed = required if require is None else list(require)
-        missing = [n for n in needed if not values.get(n)]
+    def requiring(self, names: Iterable[str] | None) -> Settings:
+        missing = [n for n in (FLOW_REQUIRES if names is None else names) if not getattr(self, n)]
         if missing:
-            names = ", ".join(ENV_PREFIX + n.upper() for n in missing)
+            listed = ", ".join(ENV_PREFIX + n.upper() for n in missing)
             raise SettingsError(
-                f"missing setting(s): {names} (or the same keys in the Prefect variable {PREFECT_VARIABLE})"
+                f"missing setting(s): {listed} (or the same keys in the Prefect variable {PREFECT_VARIABLE})"
             )
-        parsed: dict[str, object] = {n: "" for n in required if n not in values}
-        for name, value in values.items():
-            parsed[name] = _convert(name, known[name].type, value)
-        return cls(**parsed)  # type: ignore[arg-type]
-
-    @classmethod
-    def load(
-        cls, env: Mapping[str, str] | None = None, *, use_prefect: bool = True, require: Iterable[str] | None = None
-    ) -> Settings:
-        env = os.environ if env is None else env
-        values: dict[str, object] = dict(_prefect_values()) if use_prefect else {}
-        values |= {k[len(ENV_PREFIX) :].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)}
-        return cls.from_mapping(values, require=require)
+        return self
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def _convert(name: str, kind: object, value: object) -> object:
+def _built(cls: type[Settings], sources: tuple[str, ...], values: dict[str, Any]) -> Settings:
+    """``cls(**values)`` from these sources, pydantic's errors said as settings errors: the setting, its value, why."""
+    token = _sources.set(sources)
     try:
-        if kind in ("bool", bool):
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text not in _TRUE | _FALSE:
-                raise ValueError("expected true or false")
-            return text in _TRUE
-        if kind in ("float", float):
-            return float(value)  # type: ignore[arg-type]
-        if kind in ("int", int):
-            return int(value)  # type: ignore[call-overload]
-        if "frozenset" in str(kind):
-            items = value.split(",") if isinstance(value, str) else value
-            return frozenset(str(i).strip() for i in items if str(i).strip())  # type: ignore[attr-defined]
-        if "Mapping" in str(kind):
-            return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError) as err:
-        raise SettingsError(f"setting {name}: {value!r} is not valid ({err})") from None
-    return str(value)
-
-
-def _prefect_values() -> Mapping[str, object]:
-    """The Prefect variable, when a Prefect API is configured and holds it."""
-    from prefect.variables import Variable
-
-    # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
-    value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)  # type: ignore[call-overload]
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        value = json.loads(value)
-    if not isinstance(value, dict):
-        raise SettingsError(f"Prefect variable {PREFECT_VARIABLE} must be a JSON object")
-    return value
+        return cls(**values)
+    except ValidationError as err:
+        errors = err.errors()
+        unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}") from None
+        first = errors[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        raise SettingsError(f"setting {name}: {first['input']!r} is not valid ({first['msg']})") from None
+    finally:
+        _sources.reset(token)
