@@ -25,12 +25,13 @@ from cps_covid import clock, pipeline
 from cps_covid.errors import AwsCallFailed, CpsCovidError
 from cps_covid.io.s3 import StoredObject
 from cps_covid.ledger import Entry, Ledger, lease
+from cps_covid.ledger_store import UpdateClaimedElsewhere
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch, look_up_new_schools
-from tasks.ledger import UpdateClaimedElsewhere, archive_payload, checkpoint, claim, read_ledger, release
+from tasks.ledger import archive_payload, checkpoint, claim, read_ledger, release
 from tasks.merge import merge_feed, recompute_entry, render_outputs
 from tasks.publish import (
     NothingWritten,

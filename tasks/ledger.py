@@ -1,4 +1,4 @@
-"""Ledger tasks: the raw archive, the claim on an update and its checkpoints."""
+"""Ledger tasks: the raw archive, the claim on an update and its checkpoints (``ledger_store`` on the bucket)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from cps_covid import ledger_store
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io import aws, s3
 from cps_covid.io.district import Fetched
-from cps_covid.ledger import LEDGER_KEY, Entry, Ledger, Step
+from cps_covid.ledger import Entry, Ledger, Step
 from cps_covid.settings import Settings
-
-
-class UpdateClaimedElsewhere(ConcurrentWriteError):
-    """Another run holds (or just took) the ledger: this run must not publish."""
 
 
 def _bucket(settings: Settings) -> s3.Bucket:
@@ -50,40 +47,22 @@ def archive_payload(fetched: Fetched, now: datetime, settings: Settings) -> str:
 
 @task(name="Read the ledger", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def read_ledger(settings: Settings) -> tuple[Ledger, str | None]:
-    found = _bucket(settings).get(LEDGER_KEY)
-    return (Ledger.parse(found.body), found.etag) if found else (Ledger(), None)
-
-
-def write_ledger(ledger: Ledger, etag: str | None, settings: Settings) -> str:
-    """Conditional on the ETag last read: two runs can never both believe they hold the update."""
-    try:
-        written = _bucket(settings).put(
-            LEDGER_KEY, ledger.dumps(), content_type="application/json", tags={"lifecycle": "state"}, if_match=etag
-        )
-    except ConcurrentWriteError as err:
-        raise UpdateClaimedElsewhere(f"another run changed the ledger first ({err})") from None
-    return written.etag
+    return ledger_store.read(_bucket(settings))
 
 
 @task(name="Claim the update", cache_policy=NO_CACHE)
 def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) -> str:
-    ledger.entries.append(entry)
-    new_etag = write_ledger(ledger, etag, settings)
+    new_etag = ledger_store.claim(_bucket(settings), ledger, etag, entry)
     get_run_logger().info("Claimed update %s until %s", entry.id, entry.lease_until)
     return new_etag
 
 
 @task(name="Record progress", task_run_name="Record progress: {step}", cache_policy=NO_CACHE)
 def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: Step, settings: Settings, **fields: object) -> str:
-    current = ledger.get(entry.id)
-    current.step = step
-    for name, value in fields.items():
-        setattr(current, name, value)
-    return write_ledger(ledger, etag, settings)
+    return ledger_store.checkpoint(_bucket(settings), ledger, etag, entry.id, step, **fields)
 
 
 @task(name="Release the claim", cache_policy=NO_CACHE)
 def release(ledger: Ledger, etag: str, entry: Entry, settings: Settings) -> str:
     """Drop an entry that wrote nothing (its first write was refused)."""
-    ledger.entries = [e for e in ledger.entries if e.id != entry.id]
-    return write_ledger(ledger, etag, settings)
+    return ledger_store.release(_bucket(settings), ledger, etag, entry.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -11,21 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cps_covid.cache_control import cache_control
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io.aws import failed
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    body: bytes
-    etag: str
-    version_id: str | None
-
-
-@dataclass(frozen=True)
-class Written:
-    key: str
-    etag: str
-    version_id: str | None
+from cps_covid.io.storage import StoredObject, Written
 
 
 def _code(err: ClientError) -> str:
@@ -33,6 +18,8 @@ def _code(err: ClientError) -> str:
 
 
 class Bucket:
+    """The bucket on S3 (or its emulator): a ``storage.Storage``."""
+
     def __init__(self, client: Any, name: str) -> None:
         self.client = client
         self.name = name
@@ -78,6 +65,11 @@ class Bucket:
         except BotoCoreError as err:
             raise failed("S3", f"PutObject s3://{self.name}/{key}", err) from None
         return Written(key, answer["ETag"], answer.get("VersionId"))
+
+    def keys(self, prefix: str) -> list[str]:
+        """The keys under ``prefix``, sorted (S3 lists them in key order)."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
 def etag_of(bucket: Bucket, key: str) -> str | None:
