@@ -9,7 +9,7 @@ and the checkpoint a run killed half-way is resumed from.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -98,6 +98,37 @@ class Ledger:
 
     def get(self, entry_id: str) -> Entry:
         return next(e for e in self.entries if e.id == entry_id)
+
+    def with_entry(self, entry: Entry) -> Ledger:
+        """This ledger with ``entry`` claimed (appended); this one is unchanged."""
+        return Ledger([*self.entries, entry])
+
+    def advanced(self, entry_id: str, step: Step, **fields: object) -> Ledger:
+        """This ledger with the entry at ``step`` and ``fields`` recorded; this one is unchanged."""
+        return Ledger([replace(e, step=step, **fields) if e.id == entry_id else e for e in self.entries])  # type: ignore[arg-type]
+
+    def without(self, entry_id: str) -> Ledger:
+        """This ledger without the entry (a claim that wrote nothing); this one is unchanged."""
+        return Ledger([e for e in self.entries if e.id != entry_id])
+
+
+def next_step(entry: Entry) -> Step | None:
+    """The step a claimed update takes next; ``None`` once it is finished.
+
+    claimed -> published (objects written) -> invalidated (CDN told) -> notifying
+    (recorded before the SNS call) -> notified. An update with nothing to mail
+    goes from invalidated to notified. A run that finds an entry at notifying
+    cannot know whether the mail went out: it records notified without sending.
+    """
+    if entry.step == "invalidated":
+        return "notifying" if entry.message else "notified"
+    following: dict[Step, Step | None] = {
+        "claimed": "published",
+        "published": "invalidated",
+        "notifying": "notified",
+        "notified": None,
+    }
+    return following[entry.step]
 
 
 def lease(now: datetime, seconds: float) -> str:

@@ -2,15 +2,15 @@
 
 The conditional write is the whole lease: two runs that read the same ledger
 cannot both write it, so they can never both believe they hold the update.
-The functions update the ``Ledger`` they are given, as the run's copy of what
-it just wrote, and return the new ETag.
+A run changes its ledger with ``Ledger``'s pure transitions (``with_entry``,
+``advanced``, ``without``) and writes the result here.
 """
 
 from __future__ import annotations
 
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io.storage import Storage
-from cps_covid.ledger import LEDGER_KEY, Entry, Ledger, Step
+from cps_covid.ledger import LEDGER_KEY, Ledger
 
 
 class UpdateClaimedElsewhere(ConcurrentWriteError):
@@ -31,22 +31,3 @@ def write(storage: Storage, ledger: Ledger, etag: str | None) -> str:
     except ConcurrentWriteError as err:
         raise UpdateClaimedElsewhere(f"another run changed the ledger first ({err})") from None
     return written.etag
-
-
-def claim(storage: Storage, ledger: Ledger, etag: str | None, entry: Entry) -> str:
-    ledger.entries.append(entry)
-    return write(storage, ledger, etag)
-
-
-def checkpoint(storage: Storage, ledger: Ledger, etag: str, entry_id: str, step: Step, **fields: object) -> str:
-    current = ledger.get(entry_id)
-    current.step = step
-    for name, value in fields.items():
-        setattr(current, name, value)
-    return write(storage, ledger, etag)
-
-
-def release(storage: Storage, ledger: Ledger, etag: str, entry_id: str) -> str:
-    """Drop an entry that wrote nothing (its first write was refused)."""
-    ledger.entries = [e for e in ledger.entries if e.id != entry_id]
-    return write(storage, ledger, etag)

@@ -9,7 +9,6 @@ has expired) before it looks at a new feed. See docs/crash-safety.md.
 from __future__ import annotations
 
 import asyncio
-import copy
 import sys
 from contextlib import suppress
 from datetime import date, datetime
@@ -24,7 +23,7 @@ from prefect.states import Cancelled, State
 from cps_covid import clock, pipeline
 from cps_covid.errors import AwsCallFailed, CpsCovidError
 from cps_covid.io.s3 import StoredObject
-from cps_covid.ledger import Entry, Ledger, lease
+from cps_covid.ledger import Entry, Ledger, lease, next_step
 from cps_covid.ledger_store import UpdateClaimedElsewhere
 from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
 from cps_covid.settings import Settings
@@ -56,42 +55,40 @@ def _etags(published: dict) -> dict[str, str | None]:
 
 
 def finish(
-    ledger: Ledger, etag: str, entry: Entry, writes: list[PlannedWrite], settings: Settings, summary: RunSummary
-) -> str:
-    """Take a claimed entry through its remaining steps, checkpointing after each."""
-    if entry.step == "claimed":
-        object_tags = dict(settings.tags) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
-        try:
-            written = publish_objects(writes, object_tags, settings)
-        except NothingWritten:
-            release(ledger, etag, entry, settings)
-            raise
-        summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in written]
-        versions = entry.versions | {w.key: w.version_id for w in written}
-        etag = checkpoint(ledger, etag, entry, "published", settings, versions=versions)
-    if entry.step == "published":
-        invalidation = invalidate_cdn(entry.paths, entry.id, settings)
-        summary.invalidation_id = invalidation
-        etag = checkpoint(ledger, etag, entry, "invalidated", settings, invalidation_id=invalidation)
-    if entry.step == "invalidated":
-        if entry.message:
-            etag = checkpoint(ledger, etag, entry, "notifying", settings)
+    ledger: Ledger, etag: str, entry_id: str, writes: list[PlannedWrite], settings: Settings, summary: RunSummary
+) -> tuple[Ledger, str]:
+    """Take a claimed update through its remaining steps (``ledger.next_step``), recording each as it is done."""
+    while (step := next_step(entry := ledger.get(entry_id))) is not None:
+        done: dict[str, object] = {}
+        if step == "published":
+            object_tags = dict(settings.tags) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
             try:
-                summary.message_id = notify_subscribers(entry.subject or "", entry.message, settings)
-            except AwsCallFailed:
-                checkpoint(ledger, etag, entry, "invalidated", settings)  # SNS refused it: the next run sends it
+                written = publish_objects(writes, object_tags, settings)
+            except NothingWritten:
+                release(ledger, etag, entry_id, settings)
                 raise
-        etag = checkpoint(ledger, etag, entry, "notified", settings, message_id=summary.message_id)
-    elif entry.step == "notifying":
-        summary.warnings.append(
-            f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
-            "and it is not sent again (never twice)"
-        )
-        etag = checkpoint(ledger, etag, entry, "notified", settings)
-    return etag
+            summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in written]
+            done["versions"] = entry.versions | {w.key: w.version_id for w in written}
+        elif step == "invalidated":
+            summary.invalidation_id = done["invalidation_id"] = invalidate_cdn(entry.paths, entry.id, settings)
+        elif step == "notifying":  # recorded before the call: a run stopped after it never sends again
+            ledger, etag = checkpoint(ledger, etag, entry_id, step, settings)
+            try:
+                summary.message_id = notify_subscribers(entry.subject or "", entry.message or "", settings)
+            except AwsCallFailed:
+                checkpoint(ledger, etag, entry_id, "invalidated", settings)  # SNS refused it: the next run sends it
+                raise
+            step, done = "notified", {"message_id": summary.message_id}
+        elif entry.step == "notifying":  # notified, for a run that stopped while sending
+            summary.warnings.append(
+                f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
+                "and it is not sent again (never twice)"
+            )
+        ledger, etag = checkpoint(ledger, etag, entry_id, step, settings, **done)
+    return ledger, etag
 
 
-def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary: RunSummary) -> str:
+def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary: RunSummary) -> tuple[Ledger, str]:
     """Finish an update a crashed run left unfinished, publishing exactly the bytes it planned."""
     writes: list[PlannedWrite] = []
     if entry.step == "claimed":
@@ -100,7 +97,7 @@ def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary:
         objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
         writes = plan_writes(objects, _etags(published))
     summary.events.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
-    return finish(ledger, etag, entry, writes, settings, summary)
+    return finish(ledger, etag, entry.id, writes, settings, summary)
 
 
 @flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])  # type: ignore[list-item]
@@ -180,7 +177,7 @@ def update_steps(
                 message=f"update {unfinished.id} of run {unfinished.flow_run} is still being "
                 f"published (claimed until {unfinished.lease_until}): this run did nothing"
             )
-        etag = resume(ledger, etag, unfinished, settings, summary)
+        ledger, etag = resume(ledger, etag, unfinished, settings, summary)
     if not dry_run:  # a social post an earlier run could not make is retried first (never fails the run)
         summary.events += post_social_summaries(None, as_of, settings)
 
@@ -224,11 +221,8 @@ def update_steps(
         profiles=profiles.to_dict("records"),
         changes=changes,
     )
-    with_entry = copy.deepcopy(ledger)
-    with_entry.entries.append(entry)
-    publication = render_outputs(
-        result, as_of, now, settings.site_url, with_entry.arrivals(entry.as_of), settings=keep_docs
-    )
+    arrivals = ledger.with_entry(entry).arrivals(entry.as_of)
+    publication = render_outputs(result, as_of, now, settings.site_url, arrivals, settings=keep_docs)
 
     writes = plan_writes(publication.objects, _etags(published))
     summary.new_cases = result.added_cases
@@ -247,10 +241,10 @@ def update_steps(
     entry.paths = invalidation_paths(writes)
     entry.subject, entry.message = publication.subject, publication.message
     try:
-        etag = claim(ledger, etag, entry, settings)
+        ledger, etag = claim(ledger, etag, entry, settings)
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
-    finish(ledger, etag, entry, writes, settings, summary)
+    finish(ledger, etag, entry.id, writes, settings, summary)
     if notice := pipeline.season_notice(result, as_of):  # the calendar closed a season: told, not asked
         summary.events.append(tell_operators(notice, settings))
     keep_daily_feed(fetched, feed.kind, as_of, settings)

@@ -51,18 +51,24 @@ def read_ledger(settings: Settings) -> tuple[Ledger, str | None]:
 
 
 @task(name="Claim the update", cache_policy=NO_CACHE)
-def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) -> str:
-    new_etag = ledger_store.claim(_bucket(settings), ledger, etag, entry)
+def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) -> tuple[Ledger, str]:
+    """The ledger with ``entry`` in it, written over ``etag``: refused when another run wrote first."""
+    claimed = ledger.with_entry(entry)
+    new_etag = ledger_store.write(_bucket(settings), claimed, etag)
     get_run_logger().info("Claimed update %s until %s", entry.id, entry.lease_until)
-    return new_etag
+    return claimed, new_etag
 
 
 @task(name="Record progress", task_run_name="Record progress: {step}", cache_policy=NO_CACHE)
-def checkpoint(ledger: Ledger, etag: str, entry: Entry, step: Step, settings: Settings, **fields: object) -> str:
-    return ledger_store.checkpoint(_bucket(settings), ledger, etag, entry.id, step, **fields)
+def checkpoint(
+    ledger: Ledger, etag: str, entry_id: str, step: Step, settings: Settings, **fields: object
+) -> tuple[Ledger, str]:
+    advanced = ledger.advanced(entry_id, step, **fields)
+    return advanced, ledger_store.write(_bucket(settings), advanced, etag)
 
 
 @task(name="Release the claim", cache_policy=NO_CACHE)
-def release(ledger: Ledger, etag: str, entry: Entry, settings: Settings) -> str:
+def release(ledger: Ledger, etag: str, entry_id: str, settings: Settings) -> tuple[Ledger, str]:
     """Drop an entry that wrote nothing (its first write was refused)."""
-    return ledger_store.release(_bucket(settings), ledger, etag, entry.id)
+    released = ledger.without(entry_id)
+    return released, ledger_store.write(_bucket(settings), released, etag)

@@ -43,6 +43,9 @@ def test_run_dry_run_publishes_nothing(prefect_api, aws, feeds) -> None:
 
 
 def test_run_without_settings_names_what_is_missing(prefect_api) -> None:
+    from prefect.variables import Variable
+
+    Variable.unset("cps_covid_settings")  # an earlier module's deploy may have left its settings on the server
     env = {k: v for k, v in os.environ.items() if not k.startswith("CPS_COVID_")} | {"PREFECT_API_URL": prefect_api}
     done = cli("run", "--as-of", "2021-09-23", env=env)
     assert done.returncode != 0

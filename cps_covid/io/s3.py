@@ -41,9 +41,11 @@ class Bucket:
         content_type: str,
         tags: dict[str, str],
         if_match: str | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> Written:
         """Write only if the object is still what we read (``if_match``) or still absent."""
         condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        extra = ({"Tagging": urlencode(tags)} if tags else {}) | ({"Metadata": metadata} if metadata else {})
         try:
             answer = self.client.put_object(
                 Bucket=self.name,
@@ -51,8 +53,8 @@ class Bucket:
                 Body=body,
                 ContentType=content_type,
                 CacheControl=cache_control(key),
-                Tagging=urlencode(tags),
                 **condition,
+                **extra,
             )
         except ClientError as err:
             if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
@@ -83,24 +85,11 @@ def etag_of(bucket: Bucket, key: str) -> str | None:
 
 
 def put_new(bucket: Bucket, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
-    """Write an immutable object: refused (412) if the key exists, so nothing is ever replaced."""
+    """Write an immutable object: refused if the key exists, so nothing is ever replaced."""
     try:
-        answer = bucket.client.put_object(
-            Bucket=bucket.name,
-            Key=key,
-            Body=body,
-            ContentType=content_type,
-            CacheControl=cache_control(key),
-            Metadata=metadata,
-            IfNoneMatch="*",
-        )
-    except ClientError as err:
-        if _code(err) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-            raise ConcurrentWriteError(
-                f"s3://{bucket.name}/{key} already exists: archived payloads are immutable"
-            ) from None
-        raise
-    return Written(key, answer["ETag"], answer.get("VersionId"))
+        return bucket.put(key, body, content_type=content_type, tags={}, metadata=metadata)
+    except ConcurrentWriteError:
+        raise ConcurrentWriteError(f"s3://{bucket.name}/{key} already exists: it is immutable") from None
 
 
 def object_url(bucket: Bucket, key: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cps_covid.ledger import Entry, Ledger, lease
+from cps_covid.ledger import Entry, Ledger, lease, next_step
 
 CLAIMED = datetime(2021, 9, 23, 18, 35, tzinfo=UTC)
 
@@ -69,3 +69,21 @@ def test_arrivals_say_when_each_schools_cases_came_that_day() -> None:
     arrivals = Ledger([first, later, other_day]).arrivals("2021-09-23")
     assert set(arrivals) == {"609772", "610212"}
     assert [cases for _, cases in arrivals["609772"]] == [2, 1] and arrivals["610212"][0][1] == 3
+
+
+def test_next_step_takes_an_update_through_its_steps_once() -> None:
+    mailed, silent = {"message": "3 new cases"}, {"message": None}
+    steps = ["claimed", "published", "invalidated", "notifying", "notified"]
+    assert [next_step(entry("a", step=s, **mailed)) for s in steps] == [*steps[1:], None]
+    assert next_step(entry("a", step="invalidated", **silent)) == "notified"  # nothing to mail
+    assert next_step(entry("a", step="notifying", **mailed)) == "notified"  # never sent a second time
+
+
+def test_transitions_return_a_new_ledger_and_leave_the_old_one_as_it_was() -> None:
+    before = Ledger([entry("a", step="notified")])
+    claimed = before.with_entry(entry("b"))
+    advanced = claimed.advanced("b", "published", versions={"k": "v1"})
+    released = advanced.without("b")
+    assert [e.id for e in before.entries] == ["a"] and claimed.get("b").step == "claimed"
+    assert (advanced.get("b").step, advanced.get("b").versions) == ("published", {"k": "v1"})
+    assert [e.id for e in released.entries] == ["a"] and advanced.get("a") is before.get("a")
