@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import ValidationError, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from cps_covid.errors import CpsCovidError
 
@@ -40,12 +42,13 @@ class SettingsError(CpsCovidError):
 
 
 class _Base(BaseSettings):
+    """What every part shares: the ``CPS_COVID_`` prefix, frozen values, unknown keys refused."""
+
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         frozen=True,
         extra="forbid",
         coerce_numbers_to_str=True,
-        use_attribute_docstrings=True,
     )
 
 
@@ -85,7 +88,7 @@ class CaseFlowSettings(_Base):
     replay_clock: str = ""
     """Local stack only (``make up``): ``FIRST_DAY@START_UTC/MINUTES`` plays a past season forward, one day per
     MINUTES, for runs without ``as_of``; empty (production): today in ``timezone``."""
-    tags: dict[str, str] = {"lifecycle": "true"}
+    tags: Annotated[dict[str, str], NoDecode] = {"lifecycle": "true"}
     """S3 object tags of every published object (JSON object)."""
 
 
@@ -128,32 +131,68 @@ class SocialSettings(_Base):
     social_timeout_seconds: float = 15.0
 
 
-_sources: ContextVar[tuple[str, ...]] = ContextVar("settings_sources", default=("init", "env", "prefect"))
-"""The sources a ``Settings(...)`` reads, highest first (``load`` and ``from_mapping`` choose)."""
+@dataclass(frozen=True)
+class _Sources:
+    """What one ``Settings(...)`` reads under its keyword arguments."""
+
+    environ: Mapping[str, str] | None
+    """The ``CPS_COVID_*`` variables; ``None``: no environment."""
+    prefect: Callable[[], Mapping[str, object]] | None
+    """Reads the Prefect variable; ``None``: no Prefect variable."""
+
+
+_sources: ContextVar[_Sources | None] = ContextVar("settings_sources", default=None)
+"""Set by ``load`` and ``from_mapping``; unset (a plain ``Settings(...)``): the process environment only."""
+
+
+class MappingEnvSource(EnvSettingsSource):
+    """``CPS_COVID_*`` names read from a given mapping (``load(env)``) instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items()}
 
 
 class PrefectVariableSource(PydanticBaseSettingsSource):
-    """The Prefect variable ``cps_covid_settings``, when a Prefect API is configured and holds it."""
+    """The Prefect variable ``cps_covid_settings`` (a JSON object), as ``read`` returns it."""
+
+    def __init__(self, settings_cls: type[BaseSettings], read: Callable[[], Mapping[str, object]]) -> None:
+        super().__init__(settings_cls)
+        self._read = read
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ returns the whole object
 
     def __call__(self) -> dict[str, Any]:
-        from prefect.variables import Variable
+        return dict(self._read())
 
-        # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
-        value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)  # type: ignore[call-overload]
-        if value is None:
-            return {}
-        if isinstance(value, str):
+
+def read_prefect_variable() -> Mapping[str, object]:
+    """The Prefect variable, when a Prefect API is configured and holds it; ``{}`` otherwise."""
+    from prefect.variables import Variable
+
+    # _sync: the update flow is async and loads settings in its body, where Prefect would hand back a coroutine
+    value = Variable.get(PREFECT_VARIABLE, default=None, _sync=True)  # type: ignore[call-overload]
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
             value = json.loads(value)
-        if not isinstance(value, dict):
-            raise SettingsError(f"Prefect variable {PREFECT_VARIABLE} must be a JSON object")
-        return value
+        except ValueError as err:
+            raise SettingsError(f"Prefect variable {PREFECT_VARIABLE} is not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"Prefect variable {PREFECT_VARIABLE} must be a JSON object")
+    return value
 
 
 class Settings(CaseFlowSettings, ServiceSettings, VaccinationSettings, SocialSettings):
     """Every setting; an entry point names the ones it needs in ``load(require=...)``."""
+
+    def __hash__(self) -> int:  # tags is a dict: hashed as its items
+        return hash(tuple((n, frozenset(v.items()) if isinstance(v, dict) else v) for n, v in self))
 
     @field_validator("ignore_ids", mode="before")
     @classmethod
@@ -182,27 +221,48 @@ class Settings(CaseFlowSettings, ServiceSettings, VaccinationSettings, SocialSet
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        chosen = {"init": init_settings, "env": env_settings, "prefect": PrefectVariableSource(settings_cls)}
-        return tuple(chosen[name] for name in _sources.get())
+        """Keyword arguments over the environment over the Prefect variable, then the defaults."""
+        chosen = _sources.get()
+        if chosen is None:
+            return init_settings, env_settings
+        sources = [init_settings]
+        if chosen.environ is not None:
+            sources.append(MappingEnvSource(settings_cls, chosen.environ))
+        if chosen.prefect is not None:
+            sources.append(PrefectVariableSource(settings_cls, chosen.prefect))
+        return tuple(sources)
 
     @classmethod
-    def load(cls, *, use_prefect: bool = True, require: Iterable[str] | None = None) -> Settings:
-        """The environment over the Prefect variable (``use_prefect``); ``require``: what this entry point needs
-        (default ``FLOW_REQUIRES``). The subscription service needs a topic but no bucket, the vaccination flow a
-        bucket but no topic."""
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        use_prefect: bool = True,
+        require: Iterable[str] | None = None,
+        prefect_values: Mapping[str, object] | None = None,
+    ) -> Settings:
+        """``env`` (default ``os.environ``) over the Prefect variable (``use_prefect``).
+
+        ``require``: what this entry point needs (default ``FLOW_REQUIRES``); the
+        subscription service needs a topic but no bucket, the vaccination flow a
+        bucket but no topic. ``prefect_values`` stands in for the Prefect variable
+        (tests): the same source, without a server.
+        """
+        environ = os.environ if env is None else env
         unknown = [
-            k for k in os.environ if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
+            k for k in environ if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
         ]
         if unknown:  # pydantic-settings ignores them: a misspelt name would silently do nothing
             raise SettingsError(f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}")
-        return _built(cls, ("init", "env", "prefect") if use_prefect else ("init", "env"), {}).requiring(require)
+        read = read_prefect_variable if prefect_values is None else lambda: prefect_values
+        return _built(cls, _Sources(environ, read if use_prefect else None), {})._requiring(require)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, object], *, require: Iterable[str] | None = None) -> Settings:
         """Exactly these values (no environment, no Prefect variable), then the defaults."""
-        return _built(cls, ("init",), dict(values)).requiring(require)
+        return _built(cls, _Sources(None, None), dict(values))._requiring(require)
 
-    def requiring(self, names: Iterable[str] | None) -> Settings:
+    def _requiring(self, names: Iterable[str] | None) -> Settings:
         missing = [n for n in (FLOW_REQUIRES if names is None else names) if not getattr(self, n)]
         if missing:
             listed = ", ".join(ENV_PREFIX + n.upper() for n in missing)
@@ -212,18 +272,22 @@ class Settings(CaseFlowSettings, ServiceSettings, VaccinationSettings, SocialSet
         return self
 
 
-def _built(cls: type[Settings], sources: tuple[str, ...], values: dict[str, Any]) -> Settings:
-    """``cls(**values)`` from these sources, pydantic's errors said as settings errors: the setting, its value, why."""
+def _built(cls: type[Settings], sources: _Sources, values: dict[str, Any]) -> Settings:
+    """``cls(**values)`` over these sources, pydantic's errors said as settings errors: the setting, its value, why."""
     token = _sources.set(sources)
     try:
         return cls(**values)
+    except SourceError as err:  # a source could not parse a value (not expected with NoDecode on the complex fields)
+        raise SettingsError(str(err)) from None
     except ValidationError as err:
         errors = err.errors()
         unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
         if unknown:
             raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}") from None
-        first = errors[0]
-        name = str(first["loc"][0]) if first["loc"] else "?"
-        raise SettingsError(f"setting {name}: {first['input']!r} is not valid ({first['msg']})") from None
+        raise SettingsError(
+            "; ".join(
+                f"setting {e['loc'][0] if e['loc'] else '?'}: {e['input']!r} is not valid ({e['msg']})" for e in errors
+            )
+        ) from None
     finally:
         _sources.reset(token)
