@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5
 from cps_covid.render import arrival_time
 
 LEDGER_KEY = "state/ledger.json"
@@ -51,6 +52,50 @@ class Entry:
     rolled_back: bool = False
     """Undone by ``cps-covid rollback``: its payload may be applied again."""
 
+    @classmethod
+    def claiming(
+        cls,
+        *,
+        as_of: date,
+        now: datetime,
+        flow_run: str,
+        raw_key: str,
+        sha256: str,
+        source: str,
+        fetched_at: datetime,
+        lease_seconds: float,
+        new_season: str | None,
+        ignore_ids: frozenset[str],
+        profiles: list[dict],
+        changes: list[dict],
+    ) -> Entry:
+        """The entry a run claims for one payload applied to one day, before it knows what it writes."""
+        return cls(
+            id=f"{as_of.isoformat()}-{now:%H%M%S}-{sha256[:8]}",
+            flow_run=flow_run,
+            as_of=as_of.isoformat(),
+            raw_key=raw_key,
+            sha256=sha256,
+            source=source,
+            fetched_at=fetched_at.isoformat(),
+            claimed_at=now.isoformat(),
+            lease_until=lease(now, lease_seconds),
+            new_season=new_season,
+            ignore_ids=sorted(ignore_ids),
+            profiles=profiles,
+            changes=changes,
+        )
+
+    def planned(self, writes: list[PlannedWrite], subject: str | None, message: str | None) -> Entry:
+        """This entry with what it publishes: each object's MD5, the CDN paths, the notification."""
+        return replace(
+            self,
+            objects={w.key: md5(w.body) for w in writes},
+            paths=invalidation_paths(writes),
+            subject=subject,
+            message=message,
+        )
+
     @property
     def finished(self) -> bool:
         return self.step == "notified"
@@ -85,10 +130,13 @@ class Ledger:
             None,
         )
 
-    def arrivals(self, as_of: str) -> dict[str, list[tuple[str, int]]]:
-        """School id -> (time, cases) of each update of the day: when its cases arrived."""
+    def arrivals(self, as_of: str, extra: Entry | None = None) -> dict[str, list[tuple[str, int]]]:
+        """School id -> (time, cases) of each update of the day: when its cases arrived.
+
+        ``extra``: an update not in the ledger yet (the one being claimed), counted last.
+        """
         out: dict[str, list[tuple[str, int]]] = {}
-        for entry in self.entries:
+        for entry in [*self.entries, *([extra] if extra else [])]:
             if entry.as_of != as_of:
                 continue
             when = arrival_time(date.fromisoformat(as_of), datetime.fromisoformat(entry.claimed_at))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from cps_covid import history, pipeline
+from cps_covid import history, ledger_store, pipeline
 from cps_covid.errors import CpsCovidError
 from cps_covid.io import aws, cloudfront, s3
-from cps_covid.ledger import LEDGER_KEY, Ledger
+from cps_covid.ledger import Ledger
 from cps_covid.settings import Settings
 
 
@@ -27,19 +27,10 @@ class RebuildReport:
         return "\n".join(lines)
 
 
-def _bucket(settings: Settings) -> s3.Bucket:
-    return s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
-
-
-def _ledger(bucket: s3.Bucket) -> Ledger:
-    found = bucket.get(LEDGER_KEY)
-    return Ledger.parse(found.body if found else None)
-
-
 def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> RebuildReport:
     """Replay the archived payloads applied after ``from_version`` of the per-school table."""
-    bucket = _bucket(settings)
-    entries = [e for e in _ledger(bucket).entries if e.finished and not e.rolled_back]
+    bucket = s3.bucket_of(settings)
+    entries = [e for e in ledger_store.read(bucket)[0].entries if e.finished and not e.rolled_back]
     start = next((i + 1 for i, e in enumerate(entries) if e.versions.get(pipeline.SCHOOLS_KEY) == from_version), 0)
     known = {v["VersionId"] for v in s3.versions(bucket, pipeline.SCHOOLS_KEY)}
     if from_version not in known:
@@ -74,7 +65,7 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
 
 def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[str]:
     """Make the versions current at ``to`` current again; later updates are marked rolled back."""
-    bucket = _bucket(settings)
+    bucket = s3.bucket_of(settings)
     restored = []
     for key in pipeline.PUBLISHED_KEYS:
         found = s3.versions(bucket, key)
@@ -95,19 +86,12 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
                 if_match=found[0]["ETag"],
             )
     if restored and not dry_run:
-        ledger_obj = bucket.get(LEDGER_KEY)
-        ledger = Ledger.parse(ledger_obj.body if ledger_obj else None)
-        for entry in ledger.entries:
-            if datetime.fromisoformat(entry.claimed_at) > to:
-                entry.rolled_back = True
-        if ledger_obj is not None:
-            bucket.put(
-                LEDGER_KEY,
-                ledger.dumps(),
-                content_type="application/json",
-                tags={"lifecycle": "state"},
-                if_match=ledger_obj.etag,
-            )
+        ledger, etag = ledger_store.read(bucket)
+        if etag is not None:
+            later = [
+                replace(e, rolled_back=True) if datetime.fromisoformat(e.claimed_at) > to else e for e in ledger.entries
+            ]
+            ledger_store.write(bucket, Ledger(later), etag)
         client = aws.client("cloudfront", settings.aws_credentials_block)
         cloudfront.invalidate(
             client, settings.distribution_id, [f"/{k}" for k in restored], f"rollback-{to.isoformat()}"

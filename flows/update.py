@@ -1,9 +1,12 @@
-"""The update flow: fetch -> archive -> validate -> merge -> validate -> publish -> invalidate -> notify.
+"""The update flow: fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render ->
+publish -> invalidate -> notify -> report.
 
 The ledger (``state/ledger.json``) makes it safe to rerun, to run twice at once
 and to kill at any point: a run claims the update before its first write and
 records each step; the next run resumes an unfinished update (once its lease
-has expired) before it looks at a new feed. See docs/crash-safety.md.
+has expired) before it looks at a new feed. The steps after the claim are the
+state machine of ``cps_covid.publication``, run with this flow's tasks as its
+side effects. See docs/crash-safety.md.
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ from datetime import date, datetime
 from typing import cast
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from prefect import flow, tags
 from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
-from cps_covid import clock, pipeline
-from cps_covid.errors import AwsCallFailed, CpsCovidError
+from cps_covid import clock, pipeline, publication
+from cps_covid.errors import CpsCovidError
+from cps_covid.io.district import Fetched
 from cps_covid.io.s3 import StoredObject
-from cps_covid.ledger import Entry, Ledger, lease, next_step
+from cps_covid.ledger import Entry, Ledger
 from cps_covid.ledger_store import UpdateClaimedElsewhere
-from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5, plan_writes
+from cps_covid.merge import MergeResult
+from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.settings import Settings
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
@@ -33,7 +39,6 @@ from tasks.fetch import fetch, look_up_new_schools
 from tasks.ledger import archive_payload, checkpoint, claim, read_ledger, release
 from tasks.merge import merge_feed, recompute_entry, render_outputs
 from tasks.publish import (
-    NothingWritten,
     invalidate_cdn,
     notify_subscribers,
     publish_objects,
@@ -54,50 +59,107 @@ def _etags(published: dict) -> dict[str, str | None]:
     return {k: (v.etag if hasattr(v, "etag") else v) for k, v in published.items()}
 
 
-def finish(
-    ledger: Ledger, etag: str, entry_id: str, writes: list[PlannedWrite], settings: Settings, summary: RunSummary
-) -> tuple[Ledger, str]:
-    """Take a claimed update through its remaining steps (``ledger.next_step``), recording each as it is done."""
-    while (step := next_step(entry := ledger.get(entry_id))) is not None:
-        done: dict[str, object] = {}
-        if step == "published":
-            object_tags = dict(settings.tags) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
-            try:
-                written = publish_objects(writes, object_tags, settings)
-            except NothingWritten:
-                release(ledger, etag, entry_id, settings)
-                raise
-            summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in written]
-            done["versions"] = entry.versions | {w.key: w.version_id for w in written}
-        elif step == "invalidated":
-            summary.invalidation_id = done["invalidation_id"] = invalidate_cdn(entry.paths, entry.id, settings)
-        elif step == "notifying":  # recorded before the call: a run stopped after it never sends again
-            ledger, etag = checkpoint(ledger, etag, entry_id, step, settings)
-            try:
-                summary.message_id = notify_subscribers(entry.subject or "", entry.message or "", settings)
-            except AwsCallFailed:
-                checkpoint(ledger, etag, entry_id, "invalidated", settings)  # SNS refused it: the next run sends it
-                raise
-            step, done = "notified", {"message_id": summary.message_id}
-        elif entry.step == "notifying":  # notified, for a run that stopped while sending
-            summary.warnings.append(
-                f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
-                "and it is not sent again (never twice)"
-            )
-        ledger, etag = checkpoint(ledger, etag, entry_id, step, settings, **done)
-    return ledger, etag
+def _effects(settings: Settings) -> publication.Effects:
+    """The state machine's side effects as this flow's tasks, on the configured bucket, CDN and topic."""
+    return publication.Effects(
+        publish=lambda writes, object_tags: publish_objects(writes, object_tags, settings),
+        invalidate=lambda paths, reference: invalidate_cdn(paths, reference, settings),
+        notify=lambda subject, message: notify_subscribers(subject, message, settings),
+        record=lambda ledger, etag, entry_id, step, **fields: checkpoint(
+            ledger, etag, entry_id, step, settings, **fields
+        ),
+        release=lambda ledger, etag, entry_id: release(ledger, etag, entry_id, settings),
+    )
 
 
-def resume(ledger: Ledger, etag: str, entry: Entry, settings: Settings, summary: RunSummary) -> tuple[Ledger, str]:
-    """Finish an update a crashed run left unfinished, publishing exactly the bytes it planned."""
-    writes: list[PlannedWrite] = []
-    if entry.step == "claimed":
+def _recorded(summary: RunSummary, finished: publication.Finished) -> tuple[Ledger, str]:
+    """What the state machine did, in the run summary; the ledger and ETag it left."""
+    summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in finished.written]
+    summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
+    summary.message_id = finished.message_id or summary.message_id
+    summary.warnings += finished.warnings
+    return finished.ledger, finished.etag
+
+
+def _planned(
+    summary: RunSummary,
+    result: MergeResult,
+    outputs: pipeline.Publication,
+    writes: list[PlannedWrite],
+    warnings: list[str],
+) -> None:
+    """What the merge found and the update would write, in the run summary."""
+    summary.new_cases, summary.schools_affected = result.added_cases, result.schools_affected
+    summary.changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
+    summary.planned = [w.key for w in writes]
+    summary.subject, summary.message = outputs.subject, outputs.message
+    summary.events += [str(e) for e in result.events]
+    summary.warnings += warnings
+
+
+def _reported(summary: RunSummary, event: str | None = None) -> dict:
+    if event:
+        summary.events.append(event)
+    report_run(summary)
+    return summary.as_dict()
+
+
+def resume_unfinished(
+    ledger: Ledger, etag: str | None, now: datetime, settings: Settings, summary: RunSummary
+) -> tuple[Ledger, str | None] | State:
+    """Finish the update a crashed run left, once its lease has expired; ``Cancelled`` while it has not."""
+    entry = ledger.unfinished()
+    if entry is None or etag is None:  # an entry was read: the ledger has an ETag
+        return ledger, etag
+    if not entry.lease_expired(now, settings.lease_seconds):
+        return Cancelled(
+            message=f"update {entry.id} of run {entry.flow_run} is still being "
+            f"published (claimed until {entry.lease_until}): this run did nothing"
+        )
+
+    def planned_writes(entry: Entry) -> list[PlannedWrite]:  # the same bytes it planned, or it refuses
         published = read_published(settings)
         payload = read_archived(entry.raw_key, settings)
         objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
-        writes = plan_writes(objects, _etags(published))
+        return plan_writes(objects, _etags(published))
+
     summary.events.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
-    return finish(ledger, etag, entry.id, writes, settings, summary)
+    return _recorded(
+        summary, publication.resume(ledger, etag, entry, planned_writes, settings.tags, _effects(settings))
+    )
+
+
+def validate_inputs(
+    fetched: Fetched, published: dict, settings: Settings, keep_docs: Settings | None
+) -> tuple[pipeline.Feed, pipeline.History]:
+    """The feed and the published history, each through its suites."""
+    schools_obj = cast(StoredObject | None, published[pipeline.SCHOOLS_KEY])
+    totals_obj = cast(StoredObject | None, published[pipeline.TOTALS_KEY])
+    if schools_obj is None:
+        raise FileNotFoundError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} does not exist: seed the history first")
+    feed = validate_feed(fetched, keep_docs)
+    history = validate_history(
+        schools_obj.body,
+        totals_obj.body if totals_obj else None,
+        (f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY}", f"s3://{settings.bucket}/{pipeline.TOTALS_KEY}"),
+        keep_docs,
+    )
+    return feed, history
+
+
+def merge_into_history(
+    feed: pipeline.Feed,
+    history: pipeline.History,
+    as_of: date,
+    new_season: str | None,
+    fill_gap: bool,
+    settings: Settings,
+) -> tuple[MergeResult, pd.DataFrame]:
+    """The feed merged into the history, with the profiles of schools it has never seen."""
+    new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
+    profiles = look_up_new_schools(new_ids, as_of, settings)
+    rules = pipeline.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
+    return merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap), profiles
 
 
 @flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])  # type: ignore[list-item]
@@ -152,105 +214,64 @@ def apply_update(
 def update_steps(
     settings: Settings, as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
 ) -> dict | State:
-    """Fetch, validate, merge, publish, invalidate and notify, each step a task."""
+    """fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render -> publish ->
+    invalidate -> notify -> report, each step a task."""
     now = datetime.now(ZoneInfo(settings.timezone))
     as_of = as_of or clock.today(settings.replay_clock, now)
     url = source or settings.source_url
+    keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
 
     fetched = fetch(url, settings)
     summary = RunSummary(
-        as_of=as_of.isoformat(),
-        source=url,
-        source_sha256=fetched.sha256,
-        dry_run=dry_run,
-        bucket=settings.bucket,
-        site_url=settings.site_url,
+        as_of.isoformat(), url, fetched.sha256, dry_run, bucket=settings.bucket, site_url=settings.site_url
     )
-    raw_key = "" if dry_run else archive_payload(fetched, now, settings)
-    summary.raw_key = raw_key
+    summary.raw_key = raw_key = "" if dry_run else archive_payload(fetched, now, settings)
+
     ledger, etag = read_ledger(settings)
-
-    unfinished = ledger.unfinished()
-    if unfinished is not None and etag is not None and not dry_run:  # an entry was read: the ledger has an ETag
-        if not unfinished.lease_expired(now, settings.lease_seconds):
-            return Cancelled(
-                message=f"update {unfinished.id} of run {unfinished.flow_run} is still being "
-                f"published (claimed until {unfinished.lease_until}): this run did nothing"
-            )
-        ledger, etag = resume(ledger, etag, unfinished, settings, summary)
-    if not dry_run:  # a social post an earlier run could not make is retried first (never fails the run)
-        summary.events += post_social_summaries(None, as_of, settings)
-
-    applied = ledger.applied(fetched.sha256, as_of.isoformat())
-    if applied is not None:
-        summary.events.append(f"this payload was already applied for {as_of} by update {applied.id}: nothing to do")
-        report_run(summary)
-        return summary.as_dict()
+    if not dry_run:
+        resumed = resume_unfinished(ledger, etag, now, settings, summary)
+        if isinstance(resumed, State):
+            return resumed
+        ledger, etag = resumed
+        summary.events += post_social_summaries(None, as_of, settings)  # a post an earlier run could not make
+    if (applied := ledger.applied(fetched.sha256, as_of.isoformat())) is not None:
+        return _reported(summary, f"this payload was already applied for {as_of} by update {applied.id}: nothing to do")
 
     published = read_published(settings)
-    schools_obj = cast(StoredObject | None, published[pipeline.SCHOOLS_KEY])
-    totals_obj = cast(StoredObject | None, published[pipeline.TOTALS_KEY])
-    if schools_obj is None:
-        raise FileNotFoundError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} does not exist: seed the history first")
-    keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
-    feed = validate_feed(fetched, keep_docs)
-    history = validate_history(
-        schools_obj.body,
-        totals_obj.body if totals_obj else None,
-        (f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY}", f"s3://{settings.bucket}/{pipeline.TOTALS_KEY}"),
-        keep_docs,
-    )
-    new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
-    profiles = look_up_new_schools(new_ids, as_of, settings)
-    rules = pipeline.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
-    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap)
-
-    changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
-    entry = Entry(
-        id=f"{as_of.isoformat()}-{now:%H%M%S}-{fetched.sha256[:8]}",
+    feed, history = validate_inputs(fetched, published, settings, keep_docs)
+    result, profiles = merge_into_history(feed, history, as_of, new_season, fill_gap, settings)
+    entry = Entry.claiming(
+        as_of=as_of,
+        now=now,
         flow_run=str(flow_run.id or "local"),
-        as_of=as_of.isoformat(),
         raw_key=raw_key,
         sha256=fetched.sha256,
         source=url,
-        fetched_at=fetched.fetched_at.isoformat(),
-        claimed_at=now.isoformat(),
-        lease_until=lease(now, settings.lease_seconds),
+        fetched_at=fetched.fetched_at,
+        lease_seconds=settings.lease_seconds,
         new_season=result.season_closed,
-        ignore_ids=sorted(settings.ignore_ids),
+        ignore_ids=settings.ignore_ids,
         profiles=profiles.to_dict("records"),
-        changes=changes,
+        changes=result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records"),
     )
-    arrivals = ledger.with_entry(entry).arrivals(entry.as_of)
-    publication = render_outputs(result, as_of, now, settings.site_url, arrivals, settings=keep_docs)
-
-    writes = plan_writes(publication.objects, _etags(published))
-    summary.new_cases = result.added_cases
-    summary.schools_affected = result.schools_affected
-    summary.changes = changes
-    summary.planned = [w.key for w in writes]
-    summary.subject, summary.message = publication.subject, publication.message
-    summary.events += [str(e) for e in result.events]
-    summary.warnings = history.warnings
+    arrivals = ledger.arrivals(entry.as_of, extra=entry)
+    outputs = render_outputs(result, as_of, now, settings.site_url, arrivals, settings=keep_docs)
+    writes = plan_writes(outputs.objects, _etags(published))
+    _planned(summary, result, outputs, writes, history.warnings)
     if dry_run or not writes:
-        report_run(summary)
-        return summary.as_dict()
+        return _reported(summary)
 
     archive_previous_day(history.schools, as_of, settings)  # first run of a new day: keep yesterday's page
-    entry.objects = {w.key: md5(w.body) for w in writes}
-    entry.paths = invalidation_paths(writes)
-    entry.subject, entry.message = publication.subject, publication.message
     try:
-        ledger, etag = claim(ledger, etag, entry, settings)
+        ledger, etag = claim(ledger, etag, entry.planned(writes, outputs.subject, outputs.message), settings)
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
-    finish(ledger, etag, entry.id, writes, settings, summary)
+    _recorded(summary, publication.finish(ledger, etag, entry.id, writes, settings.tags, _effects(settings)))
     if notice := pipeline.season_notice(result, as_of):  # the calendar closed a season: told, not asked
         summary.events.append(tell_operators(notice, settings))
     keep_daily_feed(fetched, feed.kind, as_of, settings)
-    summary.events += post_social_summaries(result.changes if publication.notifies else None, as_of, settings)
-    report_run(summary)
-    return summary.as_dict()
+    summary.events += post_social_summaries(result.changes if outputs.notifies else None, as_of, settings)
+    return _reported(summary)
 
 
 def run_from_cli(

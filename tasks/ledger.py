@@ -1,4 +1,8 @@
-"""Ledger tasks: the raw archive, the claim on an update and its checkpoints (``ledger_store`` on the bucket)."""
+"""Ledger tasks: the raw archive, the claim on an update and its checkpoints.
+
+Thin wrappers: the logic is ``ledger_store`` and ``publication`` on any storage; these run it on the
+configured bucket (``s3.bucket_of``), with Prefect's names, retries and logs.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,12 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import ledger_store
+from cps_covid import ledger_store, publication
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import aws, s3
+from cps_covid.io import s3
 from cps_covid.io.district import Fetched
 from cps_covid.ledger import Entry, Ledger, Step
 from cps_covid.settings import Settings
-
-
-def _bucket(settings: Settings) -> s3.Bucket:
-    return s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
 
 
 def raw_key(fetched: Fetched, now: datetime) -> str:
@@ -30,7 +30,7 @@ def archive_payload(fetched: Fetched, now: datetime, settings: Settings) -> str:
     key = raw_key(fetched, now)
     try:
         s3.put_new(
-            _bucket(settings),
+            s3.bucket_of(settings),
             key,
             fetched.body,
             content_type=fetched.content_type or "application/octet-stream",
@@ -47,14 +47,13 @@ def archive_payload(fetched: Fetched, now: datetime, settings: Settings) -> str:
 
 @task(name="Read the ledger", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def read_ledger(settings: Settings) -> tuple[Ledger, str | None]:
-    return ledger_store.read(_bucket(settings))
+    return ledger_store.read(s3.bucket_of(settings))
 
 
 @task(name="Claim the update", cache_policy=NO_CACHE)
 def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) -> tuple[Ledger, str]:
     """The ledger with ``entry`` in it, written over ``etag``: refused when another run wrote first."""
-    claimed = ledger.with_entry(entry)
-    new_etag = ledger_store.write(_bucket(settings), claimed, etag)
+    claimed, new_etag = publication.claim(s3.bucket_of(settings), ledger, etag, entry)
     get_run_logger().info("Claimed update %s until %s", entry.id, entry.lease_until)
     return claimed, new_etag
 
@@ -63,12 +62,10 @@ def claim(ledger: Ledger, etag: str | None, entry: Entry, settings: Settings) ->
 def checkpoint(
     ledger: Ledger, etag: str, entry_id: str, step: Step, settings: Settings, **fields: object
 ) -> tuple[Ledger, str]:
-    advanced = ledger.advanced(entry_id, step, **fields)
-    return advanced, ledger_store.write(_bucket(settings), advanced, etag)
+    return publication.checkpoint(s3.bucket_of(settings), ledger, etag, entry_id, step, **fields)
 
 
 @task(name="Release the claim", cache_policy=NO_CACHE)
 def release(ledger: Ledger, etag: str, entry_id: str, settings: Settings) -> tuple[Ledger, str]:
     """Drop an entry that wrote nothing (its first write was refused)."""
-    released = ledger.without(entry_id)
-    return released, ledger_store.write(_bucket(settings), released, etag)
+    return publication.release(s3.bucket_of(settings), ledger, etag, entry_id)

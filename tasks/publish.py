@@ -1,4 +1,4 @@
-"""Publishing tasks: S3 objects, the CloudFront invalidation, the SNS summary."""
+"""Publishing tasks: S3 objects, the CloudFront invalidation, the SNS summary (thin wrappers of the I/O)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,18 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid import pipeline
-from cps_covid.errors import ConcurrentWriteError
 from cps_covid.io import aws, cloudfront, s3, sns
+from cps_covid.publication import NothingWritten, publish_writes
 from cps_covid.publish_plan import PlannedWrite
 from cps_covid.settings import Settings
 
-
-class NothingWritten(ConcurrentWriteError):
-    """The first conditional write was refused: this run published nothing."""
+__all__ = ["NothingWritten"]  # raised by publish_objects; defined with the state machine
 
 
 @task(name="Read the published history", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None]:
     """The two tables the merge needs (with their ETags) and the ETags of the other published objects."""
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     found: dict[str, s3.StoredObject | str | None] = {}
     for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY):
         found[key] = bucket.get(key)
@@ -30,20 +28,10 @@ def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None
 
 @task(name="Publish changed objects", cache_policy=NO_CACHE)
 def publish_objects(writes: list[PlannedWrite], tags: dict[str, str], settings: Settings) -> list[s3.Written]:
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    written = publish_writes(s3.bucket_of(settings), writes, tags)
     logger = get_run_logger()
-    written: list[s3.Written] = []
-    for write in writes:
-        try:
-            done = bucket.put(
-                write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match
-            )
-        except ConcurrentWriteError as err:
-            if not written:
-                raise NothingWritten(str(err)) from None
-            raise
+    for done in written:
         logger.info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)
-        written.append(done)
     return written
 
 
@@ -77,7 +65,7 @@ def tell_operators(notice: tuple[str, str], settings: Settings) -> str:
 
 @task(name="Read an archived payload", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def read_archived(key: str, settings: Settings) -> bytes:
-    found = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket).get(key)
+    found = s3.bucket_of(settings).get(key)
     if found is None:
         raise FileNotFoundError(f"s3://{settings.bucket}/{key}: the archived payload is missing")
     return found.body

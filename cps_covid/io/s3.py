@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cps_covid.cache_control import cache_control
 from cps_covid.errors import ConcurrentWriteError
+from cps_covid.io import aws
 from cps_covid.io.aws import failed
 from cps_covid.io.storage import StoredObject, Written
+
+if TYPE_CHECKING:
+    from cps_covid.settings import Settings
 
 
 def _code(err: ClientError) -> str:
@@ -72,6 +76,12 @@ class Bucket:
         """The keys under ``prefix``, sorted (S3 lists them in key order)."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def bucket_of(settings: Settings) -> Bucket:
+    """The configured bucket: where every task gets its storage (a test that wants the in-memory one
+    calls the tasks' plain functions with a ``storage.MemoryStorage`` instead)."""
+    return Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
 
 
 def etag_of(bucket: Bucket, key: str) -> str | None:

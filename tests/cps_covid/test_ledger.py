@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from cps_covid.ledger import Entry, Ledger, lease, next_step
 
@@ -87,3 +87,38 @@ def test_transitions_return_a_new_ledger_and_leave_the_old_one_as_it_was() -> No
     assert [e.id for e in before.entries] == ["a"] and claimed.get("b").step == "claimed"
     assert (advanced.get("b").step, advanced.get("b").versions) == ("published", {"k": "v1"})
     assert [e.id for e in released.entries] == ["a"] and advanced.get("a") is before.get("a")
+
+
+def test_an_entry_is_claimed_for_one_payload_and_one_day_then_planned() -> None:
+    from cps_covid.publish_plan import PlannedWrite, md5
+
+    claimed = Entry.claiming(
+        as_of=date(2021, 9, 23),
+        now=CLAIMED,
+        flow_run="run-1",
+        raw_key="raw/2021/09/23/183500-ab.csv",
+        sha256="abcdef0123",
+        source="http://127.0.0.1/feed.csv",
+        fetched_at=CLAIMED,
+        lease_seconds=900,
+        new_season=None,
+        ignore_ids=frozenset({"610377", "609703"}),
+        profiles=[],
+        changes=[{"CPS_School_ID": "609772", "new_cases": 2}],
+    )
+    assert (claimed.id, claimed.step, claimed.lease_until) == (
+        "2021-09-23-183500-abcdef01",
+        "claimed",
+        lease(CLAIMED, 900),
+    )
+    assert claimed.ignore_ids == ["609703", "610377"]
+    planned = claimed.planned([PlannedWrite("data/CPStotals.csv", b"t", "text/csv", None)], "subject", "message")
+    assert planned.objects == {"data/CPStotals.csv": md5(b"t")} and planned.paths == ["/data/CPStotals.csv"]
+    assert (planned.subject, planned.message) == ("subject", "message") and claimed.objects == {}
+
+
+def test_arrivals_count_the_update_being_claimed_without_changing_the_ledger() -> None:
+    ledger = Ledger([entry("1", step="notified", changes=[{"CPS_School_ID": "609772", "new_cases": 2}])])
+    claiming = entry("2", changes=[{"CPS_School_ID": "609772", "new_cases": 1}])
+    assert ledger.arrivals("2021-09-23", extra=claiming) == ledger.with_entry(claiming).arrivals("2021-09-23")
+    assert [e.id for e in ledger.entries] == ["1"]

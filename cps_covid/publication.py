@@ -1,0 +1,174 @@
+"""The publication of a claimed update, as a state machine (see docs/crash-safety.md).
+
+Which step comes next is one pure function, ``ledger.next_step``; each change
+of the ledger is a pure transition returning a new ``Ledger``. ``finish`` is
+the one driver: it does each step's side effect, then records the step with a
+conditional write. The side effects come in as ``Effects``: the flow's are its
+Prefect tasks, the unit tests' an in-memory storage, CDN and topic
+(``Effects.on``), so every crash boundary is tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cps_covid import ledger_store
+from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
+from cps_covid.io.storage import Storage, Written
+from cps_covid.ledger import Entry, Ledger, Step, next_step
+from cps_covid.publish_plan import PlannedWrite
+
+
+class NothingWritten(ConcurrentWriteError):
+    """The first conditional write was refused: this run published nothing."""
+
+
+class Record(Protocol):
+    def __call__(self, ledger: Ledger, etag: str, entry_id: str, step: Step, **fields: Any) -> tuple[Ledger, str]:
+        """The ledger with the entry at ``step`` and ``fields``, written over ``etag``; the new ledger and ETag."""
+        ...
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What each step does outside the ledger, and how the ledger is written."""
+
+    publish: Callable[[list[PlannedWrite], dict[str, str]], list[Written]]
+    """Write the objects in order; ``NothingWritten`` when the first write is refused."""
+    invalidate: Callable[[list[str], str], str]
+    """CDN paths and caller reference (the entry's id: a repeat creates no second one) -> invalidation id."""
+    notify: Callable[[str, str], str]
+    """Subject and message -> message id; ``AwsCallFailed`` when the topic refused it."""
+    record: Record
+    release: Callable[[Ledger, str, str], tuple[Ledger, str]]
+    """The ledger without the entry (it wrote nothing), written over the ETag."""
+
+    @classmethod
+    def on(
+        cls, storage: Storage, invalidate: Callable[[list[str], str], str], notify: Callable[[str, str], str]
+    ) -> Effects:
+        """The effects on any storage, without Prefect (the unit tests: a ``MemoryStorage`` and two fakes)."""
+        return cls(
+            publish=lambda writes, tags: publish_writes(storage, writes, tags),
+            invalidate=invalidate,
+            notify=notify,
+            record=lambda ledger, etag, entry_id, step, **fields: checkpoint(
+                storage, ledger, etag, entry_id, step, **fields
+            ),
+            release=lambda ledger, etag, entry_id: release(storage, ledger, etag, entry_id),
+        )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Where ``finish`` left the ledger, and what it did."""
+
+    ledger: Ledger
+    etag: str
+    written: list[Written] = field(default_factory=list)
+    invalidation_id: str | None = None
+    message_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def publish_writes(storage: Storage, writes: list[PlannedWrite], tags: dict[str, str]) -> list[Written]:
+    """Each object with its condition, in the planned order; a refused first write means nothing was written."""
+    written: list[Written] = []
+    for write in writes:
+        try:
+            written.append(
+                storage.put(write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match)
+            )
+        except ConcurrentWriteError as err:
+            if not written:
+                raise NothingWritten(str(err)) from None
+            raise
+    return written
+
+
+def claim(storage: Storage, ledger: Ledger, etag: str | None, entry: Entry) -> tuple[Ledger, str]:
+    """The ledger with ``entry`` in it, written over ``etag`` (``UpdateClaimedElsewhere`` if another run wrote)."""
+    claimed = ledger.with_entry(entry)
+    return claimed, ledger_store.write(storage, claimed, etag)
+
+
+def checkpoint(
+    storage: Storage, ledger: Ledger, etag: str, entry_id: str, step: Step, **fields: Any
+) -> tuple[Ledger, str]:
+    advanced = ledger.advanced(entry_id, step, **fields)
+    return advanced, ledger_store.write(storage, advanced, etag)
+
+
+def release(storage: Storage, ledger: Ledger, etag: str, entry_id: str) -> tuple[Ledger, str]:
+    released = ledger.without(entry_id)
+    return released, ledger_store.write(storage, released, etag)
+
+
+def object_tags(entry: Entry, base: Mapping[str, str]) -> dict[str, str]:
+    """The tags of every object an update writes: the configured ones, its day and its payload."""
+    return dict(base) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
+
+
+def not_sent_warning(entry: Entry) -> str:
+    return (
+        f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
+        "and it is not sent again (never twice)"
+    )
+
+
+def finish(
+    ledger: Ledger,
+    etag: str,
+    entry_id: str,
+    writes: list[PlannedWrite],
+    base_tags: Mapping[str, str],
+    effects: Effects,
+) -> Finished:
+    """Take a claimed update through its remaining steps (``next_step``), recording each once it is done.
+
+    ``writes``: the objects still to write (only read at ``claimed``). A refused first write releases
+    the claim; an SNS call that fails outright goes back to ``invalidated`` so the next run sends it;
+    an entry found at ``notifying`` is recorded ``notified`` without sending (never twice).
+    """
+    written: list[Written] = []
+    invalidation_id = message_id = None
+    warnings: list[str] = []
+    while (step := next_step(entry := ledger.get(entry_id))) is not None:
+        fields: dict[str, Any] = {}
+        if step == "published":
+            try:
+                written = effects.publish(writes, object_tags(entry, base_tags))
+            except NothingWritten:
+                effects.release(ledger, etag, entry_id)
+                raise
+            fields["versions"] = entry.versions | {w.key: w.version_id for w in written}
+        elif step == "invalidated":
+            invalidation_id = fields["invalidation_id"] = effects.invalidate(entry.paths, entry.id)
+        elif step == "notifying":  # recorded before the call: a run stopped after it never sends again
+            ledger, etag = effects.record(ledger, etag, entry_id, "notifying")
+            try:
+                message_id = effects.notify(entry.subject or "", entry.message or "")
+            except AwsCallFailed:
+                effects.record(ledger, etag, entry_id, "invalidated")  # refused outright: the next run sends it
+                raise
+            step, fields = "notified", {"message_id": message_id}
+        elif entry.step == "notifying":  # notified, for a run that stopped while sending
+            warnings.append(not_sent_warning(entry))
+        ledger, etag = effects.record(ledger, etag, entry_id, step, **fields)
+    return Finished(ledger, etag, written, invalidation_id, message_id, warnings)
+
+
+def resume(
+    ledger: Ledger,
+    etag: str,
+    entry: Entry,
+    recompute: Callable[[Entry], list[PlannedWrite]],
+    base_tags: Mapping[str, str],
+    effects: Effects,
+) -> Finished:
+    """Finish an update a crashed run left unfinished. Stopped at ``claimed``, its objects are recomputed
+    (``recompute``: the same bytes it planned, or it refuses) and the ones still different are written."""
+    writes = recompute(entry) if entry.step == "claimed" else []
+    return finish(ledger, etag, entry.id, writes, base_tags, effects)
