@@ -18,7 +18,7 @@ from cps_covid.settings import Settings
 @task(name="Claim the alarm", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
 def claim_alarm(flow_run_id: str, subject: str, settings: Settings) -> bool:
     """Write the run's alarm marker if it is new: False when an alarm for that run was already sent."""
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     body = json.dumps({"flow_run_id": flow_run_id, "subject": subject}).encode()
     try:
         s3.put_new(bucket, alarms.alarm_key(flow_run_id), body, content_type="application/json", metadata={})

@@ -36,7 +36,7 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
     The stored page is kept when it is that day's page, else the page is rendered from the day's column.
     """
     logger = get_run_logger()
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     tags = dict(settings.tags) | {"as-of": archived.day.isoformat()}
     notes = []
 
@@ -76,7 +76,7 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
 @task(name="Keep the day's raw feed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def keep_daily_feed(fetched: district.Fetched, kind: str, as_of: date, settings: Settings) -> str | None:
     """``data/daily-json/<as_of>.json``: the day's latest raw feed, so at midnight it holds yesterday's."""
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     key = archive.daily_feed_key(as_of, kind)
     etag = s3.etag_of(bucket, key)
     if same_content(fetched.body, etag):

@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cps_covid import pipeline, social
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import aws, facebook, s3, x_api
+from cps_covid.io import facebook, s3, x_api
 from cps_covid.settings import Settings
 
 STATE_TYPE = "application/json"
@@ -103,7 +103,7 @@ def post_to_channels(channels: list[str], changes: pd.DataFrame | None, as_of: d
     text = social.post_text(changes, as_of, settings.site_url) if changes is not None else None
     notes = []
     try:
-        bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+        bucket = s3.bucket_of(settings)
         update = s3.etag_of(bucket, pipeline.PAGE_KEY)
     except Exception as err:  # the update is published already: nothing here may fail it
         notes.append(f"[social] cannot read s3://{settings.bucket}/{pipeline.PAGE_KEY} ({err}); retried next run")

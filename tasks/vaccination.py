@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cps_covid import history, pipeline, vaccination
 from cps_covid.errors import ConcurrentWriteError, InputError
-from cps_covid.io import aws, district, s3
+from cps_covid.io import district, s3
 from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.schema import LEADING_COLUMNS
 from cps_covid.settings import Settings
@@ -135,7 +135,7 @@ def publish_vaccination(
     attempt is reported (and invalidated) and the counts are those of the first read.
     """
     logger = get_run_logger()
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     tags = dict(settings.tags) | {"as-of": summary.as_of, "source-sha256": summary.source_sha256[:16]}
     done = VaccinationSummary(**summary.as_dict())
     for attempt in range(1, ATTEMPTS + 1):

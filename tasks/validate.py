@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 
 from cps_covid import pipeline
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import aws, s3
+from cps_covid.io import s3
 from cps_covid.io.district import Fetched
 from cps_covid.settings import Settings
 from cps_covid.validation import ValidationFailed, ValidationReport, data_docs_page
@@ -36,7 +36,7 @@ def data_docs_key(flow_run_id: str, suite: str) -> str:
 def keep_data_docs(reports: list[ValidationReport], key: str, settings: Settings) -> None:
     """Each validation's Data Docs page, stored in the bucket under the run, and linked from the run."""
     run_id, run_name = str(flow_run.id or "local"), flow_run.name or "local"
-    bucket = s3.Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
+    bucket = s3.bucket_of(settings)
     rows = ["| Suite | Input | Result | Data Docs |", "|---|---|---|---|"]
     for report in reports:
         if report.result is None:
