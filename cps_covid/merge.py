@@ -58,12 +58,18 @@ class Tag(StrEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """A data correction or notable change, tagged so it can be filtered and explained."""
+    """A data correction or notable change, tagged so it can be filtered and explained.
+
+    ``school_id`` is ``"*"`` and ``school`` ``"DISTRICT"`` for an event about the whole table. ``cases`` and
+    ``day`` are the count and the day column it is about, where it is about one (a correction's negative
+    difference, an outlier's cases): the mail and the artifact read them, never the text."""
 
     tag: Tag
     school_id: str
     school: str
     detail: str
+    cases: int | None = None
+    day: str | None = None
 
     def __str__(self) -> str:
         return f"[{self.tag}] {self.school} ({self.school_id}): {self.detail}"
@@ -102,6 +108,11 @@ class MergeResult:
     @property
     def schools_affected(self) -> int:
         return schools_affected(self.changes)
+
+    @property
+    def corrections(self) -> list[Event]:
+        """The cases the district removed, one event per school, in the order of ``changes``."""
+        return [e for e in self.events if e.tag is Tag.CORRECTION]
 
     def day_cases(self) -> pd.DataFrame:
         """The day's cumulative list: every school with cases in today's column."""
@@ -372,7 +383,7 @@ def apply_feed(
     moved = delta != 0
     changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta[moved])
     events += [
-        Event(Tag.CORRECTION, sid, name, f"season total went down by {-n}: applied as {n} on {day}")
+        Event(Tag.CORRECTION, sid, name, f"season total went down by {-n}: applied as {n} on {day}", int(n), day)
         for sid, name, n in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], strict=True)
         if n < 0
     ]

@@ -38,6 +38,8 @@ def flag_outliers(schools: pd.DataFrame, changes: pd.DataFrame, day: str) -> lis
             name,
             f"{n} cases on {day}, robust z-score {score:.1f} against its last "
             f"{TRAILING_WEEKS} weeks: flagged, not dropped",
+            int(n),
+            day,
         )
         for sid, name, n, score in zip(schools[SCHOOL_ID][moved], schools[SCHOOL][moved], today[moved], z, strict=True)
         if n >= MIN_SCHOOL_CASES and score > Z_LIMIT
@@ -53,6 +55,8 @@ def flag_outliers(schools: pd.DataFrame, changes: pd.DataFrame, day: str) -> lis
                 "DISTRICT",
                 f"{district_today} cases on {day}, robust z-score "
                 f"{score:.1f} against the last {7 * TRAILING_WEEKS} days: flagged, not dropped",
+                district_today,
+                day,
             )
         )
     return events

@@ -148,7 +148,7 @@ def build_publication(
         objects[PAGE_KEY] = (render.newcases_page(day_cases, as_of, site_url, arrivals), HTML_TYPE)
     if not result.changes.empty:
         subject = notification_subject(result, as_of)
-        message = render.message(result.changes, day_cases, as_of, updated_at, site_url)
+        message = render.message(result.changes, day_cases, as_of, updated_at, site_url, result.corrections)
     return Publication(objects, subject, message, result, reports)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -117,10 +117,17 @@ def season_notice(closed: str, event: str, as_of: date, carry_overs: list[str]) 
     return subject[:SUBJECT_LIMIT], body + "\n"
 
 
-def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_at: datetime, site_url: str) -> str:
-    """Plain text for subscribers: this update, then the day's totals so far."""
+def message(
+    changes: pd.DataFrame,
+    day_cases: pd.DataFrame,
+    day: date,
+    updated_at: datetime,
+    site_url: str,
+    corrections: Sequence[merge.Event] = (),
+) -> str:
+    """Plain text for subscribers: this update (with the district's corrections, from the merge's
+    ``CORRECTION`` events), then the day's totals so far."""
     site = site_url.rstrip("/").removeprefix("https://").removeprefix("http://")
-    corrections = changes[changes["new_cases"] < 0]
     lines = [
         "cpscovid.com has detected new COVID-19 cases.",
         "",
@@ -128,8 +135,8 @@ def message(changes: pd.DataFrame, day_cases: pd.DataFrame, day: date, updated_a
         f"New cases: {merge.added_cases(changes)}",
         f"Schools affected: {merge.schools_affected(changes)}",
     ]
-    if not corrections.empty:
-        removed = ", ".join(f"{s} ({n})" for s, n in zip(corrections[SCHOOL], corrections["new_cases"], strict=True))
+    if corrections:
+        removed = ", ".join(f"{e.school} ({e.cases})" for e in corrections)
         lines.append(f"Corrections (cases removed by the district): {removed}")
     lines += [
         "",

@@ -33,6 +33,7 @@ from cps_covid.ledger_store import UpdateClaimedElsewhere
 from cps_covid.merge import MergeResult
 from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.settings import Settings
+from cps_covid.summary import UpdateSummary
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch, look_up_new_schools
@@ -46,7 +47,7 @@ from tasks.publish import (
     read_published,
     tell_operators,
 )
-from tasks.report import RunSummary, cli_outcome, failed_with, report_run, run_name
+from tasks.report import cli_outcome, failed_with, report_run, run_name
 from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
@@ -72,7 +73,7 @@ def _effects(settings: Settings) -> publication.Effects:
     )
 
 
-def _recorded(summary: RunSummary, finished: publication.Finished) -> tuple[Ledger, str]:
+def _recorded(summary: UpdateSummary, finished: publication.Finished) -> tuple[Ledger, str]:
     """What the state machine did, in the run summary; the ledger and ETag it left."""
     summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in finished.written]
     summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
@@ -82,7 +83,7 @@ def _recorded(summary: RunSummary, finished: publication.Finished) -> tuple[Ledg
 
 
 def _planned(
-    summary: RunSummary,
+    summary: UpdateSummary,
     result: MergeResult,
     outputs: pipeline.Publication,
     writes: list[PlannedWrite],
@@ -93,19 +94,19 @@ def _planned(
     summary.changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
     summary.planned = [w.key for w in writes]
     summary.subject, summary.message = outputs.subject, outputs.message
-    summary.events += [str(e) for e in result.events]
+    summary.events += result.events
     summary.warnings += warnings
 
 
-def _reported(summary: RunSummary, event: str | None = None) -> dict:
-    if event:
-        summary.events.append(event)
+def _reported(summary: UpdateSummary, note: str | None = None) -> dict:
+    if note:
+        summary.notes.append(note)
     report_run(summary)
     return summary.as_dict()
 
 
 def resume_unfinished(
-    ledger: Ledger, etag: str | None, now: datetime, settings: Settings, summary: RunSummary
+    ledger: Ledger, etag: str | None, now: datetime, settings: Settings, summary: UpdateSummary
 ) -> tuple[Ledger, str | None] | State:
     """Finish the update a crashed run left, once its lease has expired; ``Cancelled`` while it has not."""
     entry = ledger.unfinished()
@@ -123,7 +124,7 @@ def resume_unfinished(
         objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
         return plan_writes(objects, _etags(published))
 
-    summary.events.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
+    summary.notes.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
     return _recorded(
         summary, publication.resume(ledger, etag, entry, planned_writes, settings.tags, _effects(settings))
     )
@@ -222,8 +223,13 @@ def update_steps(
     keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
 
     fetched = fetch(url, settings)
-    summary = RunSummary(
-        as_of.isoformat(), url, fetched.sha256, dry_run, bucket=settings.bucket, site_url=settings.site_url
+    summary = UpdateSummary(
+        as_of=as_of.isoformat(),
+        source=url,
+        source_sha256=fetched.sha256,
+        dry_run=dry_run,
+        bucket=settings.bucket,
+        site_url=settings.site_url,
     )
     summary.raw_key = raw_key = "" if dry_run else archive_payload(fetched, now, settings)
 
@@ -233,7 +239,7 @@ def update_steps(
         if isinstance(resumed, State):
             return resumed
         ledger, etag = resumed
-        summary.events += post_social_summaries(None, as_of, settings)  # a post an earlier run could not make
+        summary.notes += post_social_summaries(None, as_of, settings)  # a post an earlier run could not make
     if (applied := ledger.applied(fetched.sha256, as_of.isoformat())) is not None:
         return _reported(summary, f"this payload was already applied for {as_of} by update {applied.id}: nothing to do")
 
@@ -268,9 +274,9 @@ def update_steps(
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
     _recorded(summary, publication.finish(ledger, etag, entry.id, writes, settings.tags, _effects(settings)))
     if notice := pipeline.season_notice(result, as_of):  # the calendar closed a season: told, not asked
-        summary.events.append(tell_operators(notice, settings))
+        summary.notes.append(tell_operators(notice, settings))
     keep_daily_feed(fetched, feed.kind, as_of, settings)
-    summary.events += post_social_summaries(result.changes if outputs.notifies else None, as_of, settings)
+    summary.notes += post_social_summaries(result.changes if outputs.notifies else None, as_of, settings)
     return _reported(summary)
 
 
@@ -281,7 +287,7 @@ def run_from_cli(
     Settings.load()  # a configuration error is reported before a flow run is created
     with tags("cps-covid", "cases", "cli"):
         state = run_update(as_of=as_of, source=source, dry_run=dry_run, new_season=new_season, fill_gap=fill_gap)
-    return cli_outcome("cps-covid run", state, RunSummary)
+    return cli_outcome("cps-covid run", state, UpdateSummary)
 
 
 if __name__ == "__main__":

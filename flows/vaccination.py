@@ -19,16 +19,12 @@ from prefect.states import State
 from cps_covid import clock
 from cps_covid.errors import CpsCovidError
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
+from cps_covid.summary import VaccinationSummary
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
-from tasks.report import cli_outcome, failed_with, run_name
-from tasks.vaccination import (
-    VaccinationSummary,
-    publish_vaccination,
-    report_vaccination,
-    validate_vaccination_feed,
-)
+from tasks.report import cli_outcome, failed_with, report_run, run_name
+from tasks.vaccination import publish_vaccination, validate_vaccination_feed
 
 NEEDED = ("bucket", "distribution_id")
 
@@ -80,9 +76,9 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
     summary = publish_vaccination(feed, summary, settings)
     if summary.written:
         paths = sorted({f"/{w['key']}" for w in summary.written})
-        reference = f"vaccination-{summary.as_of}-{summary.written[-1]['etag'].strip(chr(34))}"
+        reference = f"vaccination-{summary.as_of}-{str(summary.written[-1]['etag']).strip(chr(34))}"
         summary.invalidation_id = invalidate_cdn(paths, reference, settings)
-    report_vaccination(summary)
+    report_run(summary)
     with suppress(Exception):  # a notice that could not be sent (its task logged why) does not fail the update
         tell_if_recovered(settings)
     return summary.as_dict()

@@ -11,7 +11,6 @@ import os
 import shutil
 from datetime import date
 from pathlib import Path
-from typing import cast
 
 ROOT = Path(__file__).resolve().parents[2]
 HISTORY_DIR = ROOT / "data/history-2021-09-22"
@@ -61,10 +60,10 @@ def main(out: Path, prefect_home: Path, vaccination: bool = True) -> int:
         )
         print(f"moto server {endpoint}; feed {os.environ['CPS_COVID_SOURCE_URL']}; Prefect API: ephemeral")
 
+        from cps_covid.summary import UpdateSummary, VaccinationSummary
         from flows.update import run_update
-        from tasks.report import RunSummary
 
-        summary = RunSummary(**run_update(as_of=AS_OF).result())
+        summary = UpdateSummary.model_validate(run_update(as_of=AS_OF).result())
         print()
         print(summary.text())
         for sent in emulated.sent_notifications():
@@ -72,11 +71,10 @@ def main(out: Path, prefect_home: Path, vaccination: bool = True) -> int:
 
         if vaccination:
             from flows.vaccination import vaccination_update
-            from tasks.vaccination import VaccinationSummary
 
             url = os.environ["CPS_COVID_VACCINATION_SOURCE_URL"]
             print(f"\nThe vaccination update (cps-vaccination-update) on {url}:")
-            print(VaccinationSummary(**cast(dict, vaccination_update(as_of=AS_OF))).text())
+            print(VaccinationSummary.model_validate(vaccination_update(as_of=AS_OF)).text())
         saved = download_site(emulated, out)
         print(f"Published objects copied to {out}/:")
         for path in saved:

@@ -104,7 +104,9 @@ def test_drift_without_a_carry_over_is_never_published_as_a_correction(make_scho
     )
     assert later.changes["new_cases"].tolist() == [1]  # the district's next case, counted once
     assert "correction" not in [e.tag for e in later.events] and "drift-repair" not in [e.tag for e in later.events]
-    message = render.message(later.changes, later.day_cases(), date(2021, 2, 12), pd.Timestamp("2021-02-12"), "x")
+    message = render.message(
+        later.changes, later.day_cases(), date(2021, 2, 12), pd.Timestamp("2021-02-12"), "x", later.corrections
+    )
     assert "Corrections" not in message
 
 

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from cps_covid import render
+from cps_covid import merge, render
 from cps_covid.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 DAY = date(2021, 9, 23)
@@ -163,6 +163,7 @@ def test_the_message_reports_the_update_then_the_day():
         DAY,
         datetime(2021, 9, 23, 16, 5),
         "https://cpscovid.com/",
+        [merge.Event(merge.Tag.CORRECTION, "609690", "BLAIR", "season total went down by 1", -1, "9.23.21")],
     )
     assert text == (
         "cpscovid.com has detected new COVID-19 cases.\n"

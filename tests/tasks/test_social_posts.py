@@ -75,7 +75,7 @@ def test_an_update_is_posted_once_on_each_channel(aws, channels) -> None:
     (post,) = graph.posts
     form = parse_qs(graph.requests[0].body.decode())
     assert post["message"] == text and form["link"] == ["https://cpscovid.com/newcases.html"]
-    assert any(e.startswith("[social] x: posted ") for e in summary["events"])
+    assert any(e.startswith("[social] x: posted ") for e in summary["notes"])
     assert (
         "[social] facebook: posted" in artifacts["social-posts"] and "[social] x: posted" in artifacts["update-summary"]
     )
@@ -85,7 +85,7 @@ def test_an_update_is_posted_once_on_each_channel(aws, channels) -> None:
     again, _ = run(as_of=AS_OF)  # the same update: nothing new to post, nothing retried
 
     assert (len(x.requests), len(graph.requests)) == (1, 1)
-    assert not any(e.startswith("[social]") for e in again["events"])
+    assert not any(e.startswith("[social]") for e in again["notes"])
 
 
 def test_a_failing_channel_never_fails_the_update_and_is_retried_next_run(aws, channels) -> None:
@@ -99,10 +99,10 @@ def test_a_failing_channel_never_fails_the_update_and_is_retried_next_run(aws, c
     assert x.posts == [] and channel_state(aws, "x").status == "pending"
     assert "[social] x: post failed (X API" in artifacts["social-posts"] and "HTTP 503" in artifacts["update-summary"]
     assert channel_state(aws, "facebook").status == "uncertain"
-    assert any("facebook: post failed" in e and "not resent" in e for e in summary["events"])
+    assert any("facebook: post failed" in e and "not resent" in e for e in summary["notes"])
 
     later, _ = run(as_of=AS_OF)  # the same feed: no data to publish, but the refused post is retried
 
     assert len(x.posts) == 1 and channel_state(aws, "x").status == "posted"
     assert len(graph.requests) == 1  # the post that may be out is never sent twice
-    assert any(e.startswith("[social] x: posted") and "attempt 2" in e for e in later["events"])
+    assert any(e.startswith("[social] x: posted") and "attempt 2" in e for e in later["notes"])
