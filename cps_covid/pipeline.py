@@ -14,7 +14,7 @@ from typing import Any, cast
 import pandas as pd
 
 from cps_covid import history, merge, migration, render, season
-from cps_covid.errors import GapError, NewSeasonError
+from cps_covid.errors import ConcurrentWriteError, GapError, NewSeasonError
 from cps_covid.feed import parse_feed
 from cps_covid.ledger import Entry
 from cps_covid.publish_plan import (  # noqa: F401 (the keys, also read as pipeline.X)
@@ -24,6 +24,7 @@ from cps_covid.publish_plan import (  # noqa: F401 (the keys, also read as pipel
     SCHOOLS_KEY,
     TOTALS_KEY,
     TRANSPOSED_KEY,
+    md5,
 )
 from cps_covid.schema import (
     LATITUDE,
@@ -299,3 +300,36 @@ def replay(
         new_season=entry.new_season,
         resumed=resumed,
     )
+
+
+def resumed_objects(
+    entry: Entry,
+    payload: bytes,
+    schools_csv: bytes,
+    totals_csv: bytes | None,
+    arrivals: dict[str, list[tuple[str, int]]],
+    site_url: str,
+) -> dict[str, tuple[bytes, str]]:
+    """The objects a claimed entry planned, rebuilt from its archived payload and what is published now.
+
+    Everything derives from the per-school table, so whether or not that table was
+    already written, the same payload gives the same bytes; any difference from the
+    MD5s the entry recorded means someone else changed the data, and stops the resume.
+    """
+    result = replay(entry, payload, schools_csv, totals_csv, resumed=True)
+    publication = build_publication(
+        result,
+        date.fromisoformat(entry.as_of),
+        datetime.fromisoformat(entry.claimed_at),
+        site_url,
+        arrivals=arrivals,
+        with_page=PAGE_KEY in entry.objects,
+    )
+    objects = {k: v for k, v in publication.objects.items() if k in entry.objects}
+    differing = [k for k, (body, _) in objects.items() if md5(body) != entry.objects[k]]
+    if differing or set(objects) != set(entry.objects):
+        raise ConcurrentWriteError(
+            f"update {entry.id} cannot be resumed: {', '.join(differing) or 'its objects'} would differ from what it "
+            "planned, so the published data changed since it was claimed; fix by hand (cps-covid rollback)"
+        )
+    return objects

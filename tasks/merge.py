@@ -9,9 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid import merge, pipeline
-from cps_covid.errors import ConcurrentWriteError
 from cps_covid.ledger import Entry
-from cps_covid.publish_plan import md5
 from cps_covid.settings import Settings
 from tasks.validate import guarded_validation
 
@@ -65,24 +63,8 @@ def render_outputs(
 def recompute_entry(
     entry: Entry, payload: bytes, published: dict, arrivals: dict[str, list[tuple[str, int]]], site_url: str
 ) -> dict[str, tuple[bytes, str]]:
-    """The objects a crashed run planned, rebuilt from its archived payload and what is published now.
-
-    Everything derives from the per-school table, so whether or not that table was
-    already written, the same payload gives the same bytes; any difference means
-    someone else changed the data and stops the resume.
-    """
+    """The objects a crashed run planned, rebuilt from its archived payload (``pipeline.resumed_objects``)."""
     schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
-    result = pipeline.replay(entry, payload, schools_obj.body, totals_obj.body if totals_obj else None, resumed=True)
-    as_of = date.fromisoformat(entry.as_of)
-    claimed = datetime.fromisoformat(entry.claimed_at)
-    publication = pipeline.build_publication(
-        result, as_of, claimed, site_url, arrivals=arrivals, with_page=pipeline.PAGE_KEY in entry.objects
+    return pipeline.resumed_objects(
+        entry, payload, schools_obj.body, totals_obj.body if totals_obj else None, arrivals, site_url
     )
-    objects = {k: v for k, v in publication.objects.items() if k in entry.objects}
-    differing = [k for k, (body, _) in objects.items() if md5(body) != entry.objects[k]]
-    if differing or set(objects) != set(entry.objects):
-        raise ConcurrentWriteError(
-            f"update {entry.id} cannot be resumed: {', '.join(differing) or 'its objects'} would differ from what it "
-            "planned, so the published data changed since it was claimed; fix by hand (cps-covid rollback)"
-        )
-    return objects
