@@ -123,7 +123,10 @@ def test_deploying_twice_changes_nothing(deployed, flow_env) -> None:
 
 def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
     flow_run = run_deployment(
-        "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23", "dry_run": False}, timeout=300
+        "cps-covid-update/cps-covid-rerun",
+        parameters={"as_of": "2021-09-23", "dry_run": False},
+        timeout=300,
+        poll_interval=0.5,
     )
     assert flow_run.state.is_completed(), flow_run.state.message
     assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d", flow_run.name), flow_run.name
@@ -140,6 +143,7 @@ def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:
         "cps-covid-update/cps-covid-rerun",
         parameters={"as_of": "2021-09-24", "source": source.url("/gone.csv")},
         timeout=300,
+        poll_interval=0.5,
     )
     assert flow_run.state.is_failed()
 

@@ -116,6 +116,7 @@ def deployed(image: str, exported: dict[str, str]) -> str:
         capture_output=True,
         text=True,
         timeout=300,
+        poll_interval=0.5,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -230,7 +231,9 @@ def test_deploy_puts_the_flows_on_the_ecs_pool_and_the_alert_on_its_own(deployed
 def test_a_rerun_runs_as_an_ecs_task_of_the_image(
     workers: Path, fargate: FargateStandIn, account: Emulated, outputs: dict[str, str]
 ) -> None:
-    flow_run = run_deployment("cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23"}, timeout=300)
+    flow_run = run_deployment(
+        "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23"}, timeout=300, poll_interval=0.5
+    )
 
     assert flow_run.state.is_completed(), flow_run.state.message
     print(f"rerun on ECS: {(flow_run.end_time - flow_run.created).total_seconds():.1f} s created -> Completed")
@@ -268,7 +271,10 @@ def test_a_rerun_runs_as_an_ecs_task_of_the_image(
 
 def test_a_second_run_reuses_the_task_definition(workers: Path, fargate: FargateStandIn, account: Emulated) -> None:
     flow_run = run_deployment(
-        "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23", "dry_run": True}, timeout=300
+        "cps-covid-update/cps-covid-rerun",
+        parameters={"as_of": "2021-09-23", "dry_run": True},
+        timeout=300,
+        poll_interval=0.5,
     )
 
     assert flow_run.state.is_completed(), flow_run.state.message
@@ -284,6 +290,7 @@ def test_a_failing_task_ends_failed_and_its_alarm_arrives(
         "cps-covid-update/cps-covid-rerun",
         parameters={"as_of": "2021-09-24", "source": source.url("/gone.csv")},
         timeout=300,
+        poll_interval=0.5,
     )
 
     assert flow_run.state.is_failed(), flow_run.state
@@ -331,7 +338,10 @@ def test_a_killed_task_is_marked_crashed_from_its_exit_code_and_alarmed(
 def test_the_alarm_arrives_when_ecs_starts_nothing(workers: Path, fargate: FargateStandIn, account: Emulated) -> None:
     with fargate.refusing():
         flow_run = run_deployment(
-            "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23", "dry_run": True}, timeout=300
+            "cps-covid-update/cps-covid-rerun",
+            parameters={"as_of": "2021-09-23", "dry_run": True},
+            timeout=300,
+            poll_interval=0.5,
         )
         assert flow_run.state.is_crashed(), flow_run.state
         assert "No Fargate capacity" in workers.read_text()

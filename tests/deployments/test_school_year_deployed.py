@@ -114,6 +114,7 @@ def run_day(emulated: Emulated, feeds: FeedServer, as_of: date, *, seasons: str 
         parameters={"as_of": as_of.isoformat(), "source": feeds.url(f"/{as_of}.json"), **parameters},
         job_variables={"env": env},
         timeout=300,
+        poll_interval=0.5,
     )
 
 
