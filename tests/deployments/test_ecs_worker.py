@@ -116,7 +116,6 @@ def deployed(image: str, exported: dict[str, str]) -> str:
         capture_output=True,
         text=True,
         timeout=300,
-        poll_interval=0.5,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
