@@ -57,7 +57,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) browser lint
-	$(BIN)/python -m pytest --durations=20
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 # The quick loop: lint, and the tests that need no server, container, browser or CLI subprocess.
 check: $(STAMP) lint

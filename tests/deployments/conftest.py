@@ -22,15 +22,23 @@ def start_worker():
     return prefect_worker
 
 
-IMAGE_LOG = ROOT / ".cache" / "make-image.log"
-_image_build: list[tuple[subprocess.Popen, float]] = []
+IMAGE_LOCK = ROOT / ".cache" / "make-image.lock"
+_image_build: list[tuple[subprocess.Popen, float, Path]] = []
 
 
-def _start_image_build() -> None:
-    IMAGE_LOG.parent.mkdir(exist_ok=True)
-    with IMAGE_LOG.open("wb") as log:
-        build = subprocess.Popen(["make", "image"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    _image_build.append((build, time.monotonic()))
+def _start_image_build(worker: str = "") -> None:
+    """``make image`` under a lock: each pytest-xdist worker asks, one builds, the next finds it cached."""
+    IMAGE_LOCK.parent.mkdir(exist_ok=True)
+    log_path = ROOT / ".cache" / f"make-image{'-' + worker if worker else ''}.log"
+    with log_path.open("wb") as log:
+        build = subprocess.Popen(
+            ["flock", str(IMAGE_LOCK), "make", "image"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+    _image_build.append((build, time.monotonic(), log_path))
+
+
+def _worker(config: pytest.Config) -> str:
+    return str(getattr(config, "workerinput", {}).get("workerid", ""))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -41,18 +49,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     before the first one that needs the image, instead of in front of it.
     """
     needs_image = any("image" in getattr(item, "fixturenames", ()) for item in session.items)
-    if needs_image and not session.config.option.collectonly and not _image_build:
-        _start_image_build()
+    worker = _worker(session.config)  # under pytest-xdist every worker collects everything: the first builds
+    if needs_image and worker in ("", "gw0") and not session.config.option.collectonly and not _image_build:
+        _start_image_build(worker)
 
 
 @pytest.fixture(scope="session")
-def image() -> str:
+def image(pytestconfig: pytest.Config) -> str:
     """The image ``make image`` builds, once per session (seconds when the base and the wheelhouse are cached)."""
     if not _image_build:
-        _start_image_build()
-    build, started = _image_build[0]
+        _start_image_build(_worker(pytestconfig))
+    build, started, log_path = _image_build[0]
     returncode = build.wait(timeout=1800)
-    assert returncode == 0, IMAGE_LOG.read_text(errors="replace")[-4000:]
+    assert returncode == 0, log_path.read_text(errors="replace")[-4000:]
     print(f"make image: finished {time.monotonic() - started:.0f} s after it started")
     return IMAGE
 
