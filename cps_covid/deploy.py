@@ -1,17 +1,32 @@
-"""``cps-covid deploy``: work pools, the settings variable, blocks, deployments and automations.
+"""``cps-covid deploy``: the work pools, the settings variable and a block, then ``prefect deploy``.
 
-Everything is read from the repository (``prefect.yaml`` and ``deployments/``)
-and applied to the Prefect API in ``PREFECT_API_URL``. Each object is compared
-with what the server holds and written only when it differs, so running the
-command twice changes nothing. ``--target process`` puts the same deployments
-on a local process work pool (no AWS needed); ``--target ecs`` on the ECS pool.
+Prefect's own ``prefect deploy --all`` applies ``prefect.yaml``'s deployments (schedules, concurrency
+limits, parameters and their schema, pull steps) and their ``triggers:``: the failure automations, which
+the ``cps-covid-alert`` deployment owns, so each deploy replaces them and never duplicates them. What
+Prefect cannot do stays here:
+
+- the target: ``prefect.yaml``'s build step makes the image and needs prefect-docker and a registry.
+  ``--target ecs`` takes a built image instead; ``--target process`` puts every deployment on one local
+  process pool whose worker runs this checkout (``set_working_directory``); the local stack replaces a
+  cron. ``prefect deploy`` gets a copy of ``prefect.yaml`` with those changes (``target_spec``).
+- the work pools, before the deployments that name them: the ECS pool's template is filled with the
+  account's ids from the environment (``prefect work-pool create`` takes a template file as it is), and
+  only the target's pools are made;
+- the ``cps_covid_settings`` variable from the ``CPS_COVID_*`` environment, the ``AwsCredentials`` block;
+- deleting automations named like a trigger that no deployment owns (those of the former
+  ``deployments/automations.yaml``): Prefect only replaces its own, and both would alarm;
+- the report: Prefect rewrites every deployment and recreates its triggers on each deploy, so what the
+  server holds is compared before and after, without ids and times; a second deploy reports no change.
+  Pools, variable and block are written only when they differ.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +51,28 @@ ECS_ENV = {
     "execution_role_arn": "CPS_COVID_ECS_EXECUTION_ROLE_ARN",
 }
 AWS_BLOCK = "cps-covid-aws"
+BUILT_IMAGE = "{{ build-image.image }}"  # prefect.yaml's image, the output of its build step
+# an empty `schedules:` in prefect.yaml clears the server's (Prefect keeps them by default, and warns)
+PREFECT_DEPLOY_SETTINGS = {"PREFECT_DEPLOYMENTS_CLEAR_SCHEDULES_ON_EMPTY": "true"}
+# what prefect.yaml sets on a deployment and its triggers, compared for the report
+DEPLOYMENT_FIELDS = {
+    "description",
+    "version",
+    "tags",
+    "parameters",
+    "entrypoint",
+    "pull_steps",
+    "job_variables",
+    "work_pool_name",
+    "concurrency_limit",
+    "concurrency_options",
+    "schedules",
+    "parameter_openapi_schema",
+    "enforce_parameter_schema",
+    "paused",
+}
+AUTOMATION_FIELDS = {"name", "description", "enabled", "trigger", "actions", "actions_on_trigger", "actions_on_resolve"}
+RENEWED = {"id", "created", "updated"}
 
 
 @dataclass
@@ -43,6 +80,7 @@ class Changes:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
     def note(self, kind: str, name: str, existed: bool, differs: bool) -> bool:
         label = f"{kind} {name}"
@@ -59,6 +97,8 @@ class Changes:
             f"{title}: {', '.join(items) or 'none'}"
             for title, items in (("created", self.created), ("updated", self.updated), ("unchanged", self.unchanged))
         ]
+        if self.removed:
+            lines.append(f"removed: {', '.join(self.removed)}")
         return "\n".join(lines)
 
 
@@ -150,159 +190,108 @@ def apply_blocks(env: Mapping[str, str], changes: Changes) -> None:
         AwsCredentials(region_name=region).save(AWS_BLOCK, overwrite=True)
 
 
-def deployment_specs(
+def target_spec(
     target: str, image: str | None, code_dir: Path, crons: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """``prefect.yaml``'s deployments, put on the target's pools; ``crons`` replaces a deployment's schedule's cron
-    (the local stack replays a day every few minutes).
+) -> dict[str, Any]:
+    """``prefect.yaml`` as ``prefect deploy`` applies it to the target, without build or push steps.
 
-    On ECS each deployment keeps its pool from ``prefect.yaml``: the flows on the ECS pool, the alert on
-    its own process pool, whose worker runs in the image (the code at ``/app``). The process target puts
-    every deployment on the one local process pool, the code in ``code_dir``."""
-    by_name = {name: pool for pool, (name, _, _) in POOLS.items()}
+    On ECS each deployment keeps its pool from ``prefect.yaml`` (the flows on the ECS pool, the alert on its
+    own process pool, whose worker runs in the image, the code at ``/app``) and the given image replaces the
+    build step's. The process target puts every deployment on the one local process pool, the code in
+    ``code_dir``. ``crons`` replaces a deployment's schedules' cron (the local stack replays a day every few
+    minutes)."""
     spec = yaml.safe_load(PREFECT_FILE.read_text())
-    out = []
+    out: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("definitions", "build", "push", "deployments")}
+    if target == "process":
+        out["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(code_dir)}}]
+    out["deployments"] = []
     for item in spec["deployments"]:
-        item = copy.deepcopy(item)
         if crons and item["name"] in crons:
-            item["schedules"] = [s | {"cron": crons[item["name"]]} for s in item["schedules"]]
-        pool = item.pop("work_pool")
+            item = item | {"schedules": [s | {"cron": crons[item["name"]]} for s in item["schedules"]]}
         if target == "ecs":
-            variables = {
-                k: (image if v == "{{ build-image.image }}" else v) for k, v in pool.get("job_variables", {}).items()
+            variables = item["work_pool"].get("job_variables", {})
+            pool = {
+                "name": item["work_pool"]["name"],
+                "job_variables": {k: (image if v == BUILT_IMAGE else v) for k, v in variables.items()},
             }
-            item["job_variables"] = {k: v for k, v in variables.items() if v is not None}
-            item["pull_steps"] = spec["pull"]
-            item["work_pool_name"] = POOLS[by_name[pool["name"]]][0]
         else:
-            item["job_variables"] = {}
-            item["pull_steps"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(code_dir)}}]
-            item["work_pool_name"] = POOLS["process"][0]
-        out.append(item)
+            pool = {"name": POOLS["process"][0]}
+        out["deployments"].append(item | {"work_pool": pool})
     return out
 
 
-def _schedules(item: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    return [(s["cron"], s.get("timezone", "UTC"), s.get("active", True)) for s in item.get("schedules") or []]
+def content_of(value: Any) -> Any:
+    """``value`` without what Prefect renews on each deploy (ids, times); sets (JSON lists) in one order."""
+    if isinstance(value, dict):
+        return {k: content_of(v) for k, v in value.items() if k not in RENEWED}
+    if isinstance(value, list):
+        items = [content_of(v) for v in value]
+        return sorted(items) if all(isinstance(v, str) for v in items) else items
+    return value
+
+
+def held(client: Any, full_name: str) -> Any:
+    """What the server holds of a deployment and the automations related to it (its triggers), or None."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        deployment = client.read_deployment_by_name(full_name)
+    except ObjectNotFound:
+        return None
+    automations = client.read_resource_related_automations(f"prefect.deployment.{deployment.id}")
+    return content_of(
+        {
+            "deployment": deployment.model_dump(mode="json", include=DEPLOYMENT_FIELDS),
+            "automations": sorted(
+                (a.model_dump(mode="json", include=AUTOMATION_FIELDS) for a in automations), key=json.dumps
+            ),
+        }
+    )
+
+
+def prefect_deploy(spec: dict[str, Any], code_dir: Path, env: Mapping[str, str]) -> None:
+    """``prefect deploy --all`` of ``spec`` from ``code_dir`` (the entrypoints are relative to it)."""
+    prefect = Path(sys.executable).with_name("prefect")
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "prefect.yaml"
+        file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        done = subprocess.run(
+            [str(prefect), "--no-prompt", "deploy", "--all", "--prefect-file", str(file)],
+            cwd=code_dir,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"prefect deploy failed ({done.returncode}):\n{done.stdout[-4000:]}{done.stderr[-4000:]}")
 
 
 def apply_deployments(
-    client: Any,
-    target: str,
-    image: str | None,
-    code_dir: Path,
-    changes: Changes,
-    crons: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Create or update each deployment; returns ``flow/deployment`` -> id."""
-    from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
-    from prefect.client.schemas.schedules import CronSchedule
-    from prefect.exceptions import ObjectNotFound
-    from prefect.flows import load_flow_from_entrypoint
-    from prefect.utilities.callables import parameter_schema_from_entrypoint
+    client: Any, spec: dict[str, Any], code_dir: Path, env: Mapping[str, str], changes: Changes
+) -> None:
+    """``prefect deploy`` of ``spec``, reported by comparing what the server holds before and after.
 
-    ids = {}
-    for item in deployment_specs(target, image, code_dir, crons):
-        flow: Any = load_flow_from_entrypoint(str(code_dir / item["entrypoint"]))
-        full_name = f"{flow.name}/{item['name']}"
-        limit = item.get("concurrency_limit") or {}
-        desired = {
-            "description": item.get("description"),
-            "tags": sorted(item.get("tags", [])),
-            "parameters": item.get("parameters") or {},
-            "entrypoint": item["entrypoint"],
-            "pull_steps": item["pull_steps"],
-            "job_variables": item["job_variables"],
-            "work_pool_name": item["work_pool_name"],
-            "concurrency": (limit.get("limit"), limit.get("collision_strategy")),
-            "schedules": sorted(_schedules(item)),
-        }
-        try:
-            current = client.read_deployment_by_name(full_name)
-        except ObjectNotFound:
-            current = None
-        if current is not None:
-            held = {
-                "description": current.description,
-                "tags": sorted(current.tags),
-                "parameters": current.parameters,
-                "entrypoint": current.entrypoint,
-                "pull_steps": current.pull_steps,
-                "job_variables": current.job_variables,
-                "work_pool_name": current.work_pool_name,
-                "concurrency": (
-                    current.global_concurrency_limit.limit if current.global_concurrency_limit else None,
-                    current.concurrency_options.collision_strategy.value if current.concurrency_options else None,
-                ),
-                "schedules": sorted((s.schedule.cron, s.schedule.timezone, s.active) for s in current.schedules),
-            }
-        if not changes.note("deployment", full_name, current is not None, current is not None and held != desired):
-            ids[full_name] = current.id
-            continue
-        flow_id = client.create_flow_from_name(flow.name)
-        ids[full_name] = client.create_deployment(
-            flow_id=flow_id,
-            name=item["name"],
-            description=item.get("description"),
-            tags=item.get("tags", []),
-            parameters=desired["parameters"],
-            entrypoint=item["entrypoint"],
-            path=".",
-            pull_steps=item["pull_steps"],
-            job_variables=item["job_variables"],
-            work_pool_name=item["work_pool_name"],
-            concurrency_limit=limit.get("limit"),
-            concurrency_options=ConcurrencyOptions(
-                collision_strategy=ConcurrencyLimitStrategy(limit["collision_strategy"])
-            )
-            if limit.get("collision_strategy")
-            else None,
-            schedules=[
-                DeploymentScheduleCreate(schedule=CronSchedule(cron=cron, timezone=tz), active=active)
-                for cron, tz, active in _schedules(item)
-            ],
-            parameter_openapi_schema=parameter_schema_from_entrypoint(str(code_dir / item["entrypoint"])).model_dump(),
-            enforce_parameter_schema=True,
-        )
-    return ids
+    Prefect rewrites each deployment and replaces the automations it owns (its ``triggers:``) on every
+    deploy. An automation named like a trigger that it did not replace is not a deployment's own (one
+    left by the ``deployments/automations.yaml`` of earlier versions, or made by hand): it would alarm
+    a second time, so it is deleted."""
+    from prefect.flows import load_flow_arguments_from_entrypoint
 
-
-def automation_specs(deployment_ids: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``deployments/automations.yaml`` with deployment names resolved to ids."""
-    out = []
-    for item in yaml.safe_load((DEPLOYMENTS_DIR / "automations.yaml").read_text()):
-        item = copy.deepcopy(item)
-        related = item["trigger"]["match_related"]
-        related["prefect.resource.id"] = [f"prefect.deployment.{deployment_ids[n]}" for n in related.pop("deployments")]
-        for action in item["actions"]:
-            if "deployment" in action:
-                action["source"] = "selected"
-                action["deployment_id"] = str(deployment_ids[action.pop("deployment")])
-        out.append(item)
-    return out
-
-
-def apply_automations(client: Any, deployment_ids: Mapping[str, Any], changes: Changes) -> None:
-    from prefect.events.schemas.automations import AutomationCore
-
-    for spec in automation_specs(deployment_ids):
-        desired = AutomationCore.model_validate(spec)
-        existing = client.read_automations_by_name(desired.name)
-        current: Any = existing[0] if existing else None
-        keys = {"description", "enabled", "trigger", "actions", "actions_on_trigger", "actions_on_resolve"}
-        differs = bool(current) and (
-            AutomationCore.model_validate(current.model_dump(include=keys | {"name"})).model_dump(include=keys)
-            != desired.model_dump(include=keys)
-        )
-        if not changes.note("automation", desired.name, current is not None, differs):
-            continue
-        if current is None:
-            client.create_automation(desired)
-        else:
-            client.update_automation(current.id, desired)
-        for duplicate in existing[1:]:
-            client.delete_automation(duplicate.id)
+    names = [
+        f"{load_flow_arguments_from_entrypoint(str(code_dir / d['entrypoint']), {'name'})['name']}/{d['name']}"
+        for d in spec["deployments"]
+    ]
+    triggers = [t["name"] for d in spec["deployments"] for t in d.get("triggers") or []]
+    before = {name: held(client, name) for name in names}
+    others = {a.id for name in triggers for a in client.read_automations_by_name(name)}
+    prefect_deploy(spec, code_dir, {**env, "PREFECT_API_URL": str(client.api_url), **PREFECT_DEPLOY_SETTINGS})
+    for automation in (a for name in triggers for a in client.read_automations_by_name(name)):
+        if automation.id in others:
+            client.delete_automation(automation.id)
+            changes.removed.append(f"automation {automation.name} (not a deployment's own)")
+    for name in names:
+        after = held(client, name)
+        changes.note("deployment", name, before[name] is not None, after != before[name])
 
 
 def deploy(
@@ -322,6 +311,5 @@ def deploy(
         apply_pools(client, target, env, changes)
         apply_variable(client, settings_values(env), changes)
         apply_blocks(env, changes)
-        ids = apply_deployments(client, target, image, code_dir, changes, crons)
-        apply_automations(client, ids, changes)
+        apply_deployments(client, target_spec(target, image, code_dir, crons), code_dir, env, changes)
     return changes

@@ -66,7 +66,7 @@ def flow_run_state(flow_run_id: UUID) -> str:
         return client.read_flow_run(flow_run_id).state.name
 
 
-def test_deploy_creates_the_pool_deployments_and_automations(deployed) -> None:
+def test_deploy_creates_the_pool_deployments_and_their_triggers(deployed) -> None:
     from prefect.exceptions import ObjectNotFound
 
     with get_client(sync_client=True) as client:
@@ -75,6 +75,7 @@ def test_deploy_creates_the_pool_deployments_and_automations(deployed) -> None:
         process = client.read_work_pool("cps-covid-process")
         update = client.read_deployment_by_name("cps-covid-update/cps-covid-update")
         rerun = client.read_deployment_by_name("cps-covid-update/cps-covid-rerun")
+        alert = client.read_deployment_by_name("cps-covid-alert/cps-covid-alert")
         automations = {a.name: a for a in client.read_automations()}
 
     checked_in = json.loads((ROOT / "deployments/ecs-base-job-template.json").read_text())
@@ -101,24 +102,63 @@ def test_deploy_creates_the_pool_deployments_and_automations(deployed) -> None:
     described = rerun.parameter_openapi_schema["properties"]
     assert described["fill_gap"]["description"].startswith("Confirm that the days since the history's last day")
     assert all(p.get("description") for p in described.values())  # the UI's Custom run form explains each
+    # the alert deployment's triggers, as automations: each runs the alert with the event's templates
     failed = automations["cps-covid run failed"]
     assert failed.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
-    assert f"prefect.deployment.{rerun.id}" in failed.trigger.match_related.root["prefect.resource.id"]
+    assert failed.trigger.for_each == {"prefect.resource.id"} and failed.trigger.within.total_seconds() == 0
+    assert "cps-covid-rerun" in failed.trigger.match_related.root["prefect.resource.name"]
+    (action,) = failed.actions
+    assert (action.type, action.source, action.deployment_id) == ("run-deployment", "selected", alert.id)
+    assert action.parameters["flow_run_id"] == "{{ flow_run.id|string }}"  # left for the event, not the deploy
     stale = automations["cps-covid update is stale"]
     assert stale.trigger.posture.value == "Proactive" and stale.trigger.within.total_seconds() == 7200
+    assert stale.trigger.match_related.root["prefect.resource.name"] == "cps-covid-update"
+    assert [a.deployment_id for a in stale.actions] == [alert.id]
+
+
+def automations_held() -> list[dict]:
+    """The server's automations as deployed, without what each deploy renews (ids, times)."""
+    with get_client(sync_client=True) as client:
+        held = [a.model_dump(mode="json", include=deploying.AUTOMATION_FIELDS) for a in client.read_automations()]
+    return sorted((deploying.content_of(a) for a in held), key=json.dumps)
 
 
 def test_deploying_twice_changes_nothing(deployed, flow_env) -> None:
+    """Prefect rewrites each deployment and recreates its triggers: the same content, never a second copy."""
+    before = automations_held()
     with get_client(sync_client=True) as client:
-        before = {a.id: a.model_dump() for a in client.read_automations()}
-        deployment = client.read_deployment_by_name("cps-covid-update/cps-covid-update")
+        held = deploying.held(client, "cps-covid-update/cps-covid-update")
 
     again = deploying.deploy(target="process", env=flow_env)
 
-    assert again.created == [] and again.updated == []
+    assert again.created == [] and again.updated == [] and again.removed == []
+    assert "deployment cps-covid-alert/cps-covid-alert" in again.unchanged
+    assert [a["name"] for a in before] == ["cps-covid run failed", "cps-covid update is stale"]
+    assert automations_held() == before
     with get_client(sync_client=True) as client:
-        assert {a.id: a.model_dump() for a in client.read_automations()} == before
-        assert client.read_deployment_by_name("cps-covid-update/cps-covid-update").updated == deployment.updated
+        assert deploying.held(client, "cps-covid-update/cps-covid-update") == held
+
+
+def test_an_automation_the_deployment_does_not_own_is_replaced_by_its_trigger(deployed, flow_env) -> None:
+    """As ``deployments/automations.yaml`` left them: same name, no owner; both would run the alert."""
+    from prefect.events.actions import DoNothing
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger
+
+    with get_client(sync_client=True) as client:
+        left = client.create_automation(
+            AutomationCore(
+                name="cps-covid update is stale",
+                trigger=EventTrigger(expect={"prefect.flow-run.Completed"}),
+                actions=[DoNothing()],
+            )
+        )
+
+    again = deploying.deploy(target="process", env=flow_env)
+
+    assert again.removed == ["automation cps-covid update is stale (not a deployment's own)"]
+    with get_client(sync_client=True) as client:
+        (stale,) = client.read_automations_by_name("cps-covid update is stale")
+    assert stale.id != left and stale.trigger.posture.value == "Proactive"
 
 
 def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
@@ -200,7 +240,7 @@ def test_the_vaccination_deployment_runs_daily_after_midnight(deployed) -> None:
     """Its flow runs in tests/flows/test_vaccination.py; the worker path is the same as the rerun's above."""
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("cps-vaccination-update/cps-vaccination-update")
-        failed = next(a for a in client.read_automations() if a.name == "cps-covid run failed")
+        (failed,) = client.read_automations_by_name("cps-covid run failed")
     (schedule,) = deployment.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
         "10 0 * * *",
@@ -211,4 +251,4 @@ def test_the_vaccination_deployment_runs_daily_after_midnight(deployed) -> None:
     assert deployment.entrypoint == "flows/vaccination.py:vaccination_update"
     assert deployment.parameters == {"dry_run": False} and deployment.work_pool_name == "cps-covid-process"
     assert set(deployment.parameter_openapi_schema["properties"]) == {"as_of", "source", "dry_run"}
-    assert f"prefect.deployment.{deployment.id}" in failed.trigger.match_related.root["prefect.resource.id"]
+    assert "cps-vaccination-update" in failed.trigger.match_related.root["prefect.resource.name"]
