@@ -71,7 +71,7 @@ class RunSummary(BaseModel):
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        """The run's artifact: headline, objects written, the kind's sections, events as a table, notes, warnings."""
+        """The run's artifact: headline, objects written, the kind's sections, the events by kind, notes, warnings."""
         lines = [
             f"# {self.TITLE} for {self.as_of}{' (dry run)' if self.dry_run else ''}",
             f"Source: `{self.source}` (sha256 `{self.source_sha256[:12]}`)",
@@ -84,14 +84,8 @@ class RunSummary(BaseModel):
         if self.planned and not self.written:
             lines += [f"- would write `{k}`" for k in self.planned]
         lines += self._markdown_lines()
-        if self.events:
-            lines += ["", "## Corrections and changes", "", "| Kind | School | Id | Cases | Day | What |"]
-            lines.append("|---|---|---|---:|---|---|")
-            lines += [
-                f"| {e.tag} | {e.school} | {e.school_id} | {'' if e.cases is None else e.cases} | {e.day or ''} "
-                f"| {e.detail} |"
-                for e in self.events
-            ]
+        if self.events:  # a list, not a table: the UI does not wrap a table's cells, and the details are long
+            lines += ["", "## Corrections and changes", *[f"- {_event_line(e)}" for e in self.events]]
         if self.notes:
             lines += ["", "## Run notes", *[f"- {n}" for n in self.notes]]
         if self.warnings:
@@ -101,6 +95,13 @@ class RunSummary(BaseModel):
     def headline_markdown(self) -> str:
         """The artifact's headline, bold."""
         return f"**{self.headline()}**"
+
+
+def _event_line(event: Event) -> str:
+    """``**correction** ADDAMS (609772), -1 on 20210923: ...``: the kind first, so the list reads by kind."""
+    counted = f", {event.cases}" if event.cases is not None else ""
+    counted += f" on {event.day}" if event.day else ""
+    return f"**{event.tag}** {event.school} ({event.school_id}){counted}: {event.detail}"
 
 
 class UpdateSummary(RunSummary):

@@ -70,12 +70,14 @@ def test_each_kind_says_nothing_changed_its_own_way() -> None:
     assert vaccination.text().endswith("nothing changed: no object written, no invalidation")
 
 
-def test_the_artifact_shows_events_as_a_table_apart_from_the_run_notes() -> None:
+def test_the_artifact_lists_events_by_kind_apart_from_the_run_notes() -> None:
     markdown = update(events=[CORRECTION, ADDED], notes=["operators told"]).markdown()
 
-    assert "| Kind | School | Id | Cases | Day | What |" in markdown
-    assert f"| correction | ADDAMS | 609772 | -1 | 20210923 | {CORRECTION.detail} |" in markdown
-    assert f"| school-added | NEW SCHOOL | 400001 |  |  | {ADDED.detail} |" in markdown
+    events = markdown.split("## Corrections and changes", 1)[1].split("## Run notes", 1)[0]
+    assert events.strip().splitlines() == [
+        f"- **correction** ADDAMS (609772), -1 on 20210923: {CORRECTION.detail}",
+        f"- **school-added** NEW SCHOOL (400001): {ADDED.detail}",
+    ]
     notes = markdown.split("## Run notes", 1)[1]
     assert notes.strip() == "- operators told"
     assert "## Warnings" not in markdown
