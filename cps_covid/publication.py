@@ -25,6 +25,14 @@ class NothingWritten(ConcurrentWriteError):
     """The first conditional write was refused: this run published nothing."""
 
 
+class PartlyWritten(ConcurrentWriteError):
+    """A later conditional write was refused: ``written`` holds the objects written before it."""
+
+    def __init__(self, message: str, written: list[Written]) -> None:
+        super().__init__(message)
+        self.written = written
+
+
 class Record(Protocol):
     def __call__(self, ledger: Ledger, etag: str, entry_id: str, step: Step, **fields: Any) -> tuple[Ledger, str]:
         """The ledger with the entry at ``step`` and ``fields``, written over ``etag``; the new ledger and ETag."""
@@ -74,7 +82,8 @@ class Finished:
 
 
 def publish_writes(storage: Storage, writes: list[PlannedWrite], tags: dict[str, str]) -> list[Written]:
-    """Each object with its condition, in the planned order; a refused first write means nothing was written."""
+    """Each object with its condition, in the planned order: ``NothingWritten`` when the first write is refused,
+    ``PartlyWritten`` (with what was written) when a later one is."""
     written: list[Written] = []
     for write in writes:
         try:
@@ -84,7 +93,7 @@ def publish_writes(storage: Storage, writes: list[PlannedWrite], tags: dict[str,
         except ConcurrentWriteError as err:
             if not written:
                 raise NothingWritten(str(err)) from None
-            raise
+            raise PartlyWritten(str(err), written) from None
     return written
 
 

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from cps_covid import history, pipeline, vaccination
 from cps_covid.errors import ConcurrentWriteError, InputError
 from cps_covid.io import district, s3
+from cps_covid.publication import PartlyWritten, publish_writes
 from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.schema import LEADING_COLUMNS
 from cps_covid.settings import Settings
@@ -84,16 +85,19 @@ def publish_vaccination(
         if summary.dry_run:
             return done
         try:
-            for write in writes:
-                written = bucket.put(
-                    write.key, write.body, content_type=write.content_type, tags=tags, if_match=write.if_match
-                )
-                logger.info("Wrote s3://%s/%s version %s", settings.bucket, written.key, written.version_id)
-                done.written.append({"key": written.key, "version_id": written.version_id, "etag": written.etag})
+            _record(done, publish_writes(bucket, writes, tags), settings)
             return done
         except ConcurrentWriteError as err:
+            _record(done, err.written if isinstance(err, PartlyWritten) else [], settings)
             if attempt == ATTEMPTS:
                 raise
             logger.warning("%s; reading it again (attempt %d of %d)", err, attempt + 1, ATTEMPTS)
             time.sleep(random.uniform(0.1, 0.5) * attempt)
     return done
+
+
+def _record(summary: VaccinationSummary, written: list[s3.Written], settings: Settings) -> None:
+    """Every write of every attempt, logged and in the summary: each is invalidated at the end."""
+    for done in written:
+        get_run_logger().info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)
+        summary.written.append({"key": done.key, "version_id": done.version_id, "etag": done.etag})

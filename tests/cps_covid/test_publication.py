@@ -20,7 +20,7 @@ from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
 from cps_covid.io.storage import MemoryStorage, StoredObject, Written
 from cps_covid.ledger import LEDGER_KEY, Entry, Ledger
 from cps_covid.ledger_store import UpdateClaimedElsewhere
-from cps_covid.publication import Effects, NothingWritten
+from cps_covid.publication import Effects, NothingWritten, PartlyWritten
 from cps_covid.publish_plan import PAGE_KEY, SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY, PlannedWrite, plan_writes
 
 SEEDED = {SCHOOLS_KEY: b"schools v0\n", TOTALS_KEY: b"totals v0\n", TRANSPOSED_KEY: b"transposed v0\n"}
@@ -210,7 +210,8 @@ def test_a_refused_later_write_stops_at_claimed_and_overwrites_nothing() -> None
     ledger, etag = publication.claim(world.storage, Ledger(), None, claimed_entry(writes))
     with pytest.raises(ConcurrentWriteError) as raised:
         publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.effects())
-    assert not isinstance(raised.value, NothingWritten)
+    assert isinstance(raised.value, PartlyWritten)
+    assert [w.key for w in raised.value.written] == [SCHOOLS_KEY]  # what was written before, for the caller to report
     assert world.body(TOTALS_KEY) == b"someone else's\n" and world.ledger().entries[0].step == "claimed"
 
 
