@@ -20,10 +20,18 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
 SLOW_FIXTURES = {"prefect_api", "moto_endpoint", "aws", "image", "start_worker"}
 
 
+# The longest modules (minutes each, a deployed worker or the whole local stack) run first: under
+# `make test`'s two xdist workers (a file at a time) they then run side by side while the short files
+# fill in, instead of one of them running alone at the end. The modules that need the image stay
+# where they are, so the image builds meanwhile.
+LONGEST_FIRST = ("tests/deployments/test_school_year_deployed.py", "tests/cps_covid/local/test_stack.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_FIRST)  # stable: the rest keep order
 
 
 @pytest.fixture(scope="session")
