@@ -20,18 +20,27 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_BATCH_INTERVAL", "0.3")
 SLOW_FIXTURES = {"prefect_api", "moto_endpoint", "aws", "image", "start_worker"}
 
 
-# The longest modules (minutes each, a deployed worker or the whole local stack) run first: under
-# `make test`'s two xdist workers (a file at a time) they then run side by side while the short files
-# fill in, instead of one of them running alone at the end. The modules that need the image stay
-# where they are, so the image builds meanwhile.
-LONGEST_FIRST = ("tests/deployments/test_school_year_deployed.py", "tests/cps_covid/local/test_stack.py")
+# The longest modules, longest first (a deployed worker, the local stack, the end-to-end guarantees: a
+# minute or more each): under `make test`'s two xdist workers (a file at a time) they run side by side
+# while the short files fill in at the end, instead of a long one running alone at the end. The modules
+# that need the image stay where they are, so it builds meanwhile.
+LONGEST_FIRST = (
+    "tests/deployments/test_school_year_deployed.py",
+    "tests/cps_covid/local/test_stack.py",
+    "tests/flows/test_guarantees.py",
+    "tests/flows/test_update.py",
+    "tests/test_cli.py",
+    "tests/deployments/test_deploy.py",
+    "tests/flows/test_recovery.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_FIRST)  # stable: the rest keep order
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep order
 
 
 @pytest.fixture(scope="session")
