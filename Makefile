@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo up down test check lint style types unit browser bench soak lock image deploy clean
+.PHONY: install demo up down test check lint style types unit suite browser bench soak lock image deploy clean
 
 install: $(STAMP)
 
@@ -63,7 +63,11 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not soak"
 
-test: $(STAMP) browser lint
+# mypy runs beside the suite: it needs one core for under a minute, while the workers are starting.
+test: $(STAMP) browser style
+	$(MAKE) --no-print-directory -j2 types suite
+
+suite: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=30
 
 # The quick loop: lint, and the tests that need no server, container, browser or CLI subprocess;
