@@ -155,6 +155,12 @@ class Ledger:
         """This ledger with the entry at ``step`` and ``fields`` recorded; this one is unchanged."""
         return Ledger([replace(e, step=step, **fields) if e.id == entry_id else e for e in self.entries])  # type: ignore[arg-type]
 
+    def rolled_back_after(self, moment: datetime) -> Ledger:
+        """This ledger with every update claimed after ``moment`` marked rolled back; this one is unchanged."""
+        return Ledger(
+            [replace(e, rolled_back=True) if datetime.fromisoformat(e.claimed_at) > moment else e for e in self.entries]
+        )
+
     def without(self, entry_id: str) -> Ledger:
         """This ledger without the entry (a claim that wrote nothing); this one is unchanged."""
         return Ledger([e for e in self.entries if e.id != entry_id])

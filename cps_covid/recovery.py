@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from cps_covid import history, ledger_store, pipeline
 from cps_covid.errors import CpsCovidError
 from cps_covid.io import aws, cloudfront, s3
-from cps_covid.ledger import Ledger
 from cps_covid.settings import Settings
 
 
@@ -88,10 +87,7 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
     if restored and not dry_run:
         ledger, etag = ledger_store.read(bucket)
         if etag is not None:
-            later = [
-                replace(e, rolled_back=True) if datetime.fromisoformat(e.claimed_at) > to else e for e in ledger.entries
-            ]
-            ledger_store.write(bucket, Ledger(later), etag)
+            ledger_store.write(bucket, ledger.rolled_back_after(to), etag)
         client = aws.client("cloudfront", settings.aws_credentials_block)
         cloudfront.invalidate(
             client, settings.distribution_id, [f"/{k}" for k in restored], f"rollback-{to.isoformat()}"

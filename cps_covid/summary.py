@@ -14,6 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from cps_covid import pipeline
+from cps_covid.io.storage import Written
 from cps_covid.merge import Event
 
 
@@ -31,8 +32,7 @@ class RunSummary(BaseModel):
     source_sha256: str
     dry_run: bool
     planned: list[str] = Field(default_factory=list)
-    written: list[dict[str, str | None]] = Field(default_factory=list)
-    """``key``, ``version_id`` and ``etag`` of each object written."""
+    written: list[Written] = Field(default_factory=list)
     invalidation_id: str | None = None
     events: list[Event] = Field(default_factory=list)
     """The data corrections and notable changes of the merge, typed (``merge.Tag``)."""
@@ -57,7 +57,7 @@ class RunSummary(BaseModel):
     def text(self) -> str:
         """The short summary the CLI and the demo print."""
         lines = [self.headline()]
-        lines += [f"  wrote {w['key']} (version {w['version_id']})" for w in self.written]
+        lines += [f"  wrote {w.key} (version {w.version_id})" for w in self.written]
         if self.dry_run:
             lines += [f"  would write {k}" for k in self.planned]
         if not self.written and not self.planned:
@@ -80,7 +80,7 @@ class RunSummary(BaseModel):
             "",
             "## Objects written",
         ]
-        lines += [f"- `{w['key']}` version `{w['version_id']}`" for w in self.written] or ["- none: nothing changed"]
+        lines += [f"- `{w.key}` version `{w.version_id}`" for w in self.written] or ["- none: nothing changed"]
         if self.planned and not self.written:
             lines += [f"- would write `{k}`" for k in self.planned]
         lines += self._markdown_lines()

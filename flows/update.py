@@ -75,7 +75,7 @@ def _effects(settings: Settings) -> publication.Effects:
 
 def _recorded(summary: UpdateSummary, finished: publication.Finished) -> tuple[Ledger, str]:
     """What the state machine did, in the run summary; the ledger and ETag it left."""
-    summary.written += [{"key": w.key, "version_id": w.version_id, "etag": w.etag} for w in finished.written]
+    summary.written += finished.written
     summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
     summary.message_id = finished.message_id or summary.message_id
     summary.warnings += finished.warnings

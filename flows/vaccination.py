@@ -75,8 +75,8 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
     summary = publish_vaccination(feed, summary, settings)
     if summary.written:
-        paths = sorted({f"/{w['key']}" for w in summary.written})
-        reference = f"vaccination-{summary.as_of}-{str(summary.written[-1]['etag']).strip(chr(34))}"
+        paths = sorted({f"/{w.key}" for w in summary.written})
+        reference = f"vaccination-{summary.as_of}-{summary.written[-1].etag.strip(chr(34))}"
         summary.invalidation_id = invalidate_cdn(paths, reference, settings)
     report_run(summary)
     with suppress(Exception):  # a notice that could not be sent (its task logged why) does not fail the update

@@ -28,7 +28,11 @@ def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None
 
 @task(name="Publish changed objects", cache_policy=NO_CACHE)
 def publish_objects(writes: list[PlannedWrite], tags: dict[str, str], settings: Settings) -> list[s3.Written]:
-    written = publish_writes(s3.bucket_of(settings), writes, tags)
+    return logged(publish_writes(s3.bucket_of(settings), writes, tags), settings)
+
+
+def logged(written: list[s3.Written], settings: Settings) -> list[s3.Written]:
+    """Each object written, in the run's log (the case and the vaccination update alike)."""
     logger = get_run_logger()
     for done in written:
         logger.info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)

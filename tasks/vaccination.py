@@ -22,6 +22,7 @@ from cps_covid.publish_plan import PlannedWrite, plan_writes
 from cps_covid.schema import LEADING_COLUMNS
 from cps_covid.settings import Settings
 from cps_covid.summary import VaccinationSummary
+from tasks.publish import logged
 from tasks.validate import guarded_validation
 
 KEYS = (pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY)
@@ -85,19 +86,12 @@ def publish_vaccination(
         if summary.dry_run:
             return done
         try:
-            _record(done, publish_writes(bucket, writes, tags), settings)
+            done.written += logged(publish_writes(bucket, writes, tags), settings)
             return done
-        except ConcurrentWriteError as err:
-            _record(done, err.written if isinstance(err, PartlyWritten) else [], settings)
+        except ConcurrentWriteError as err:  # every write of every attempt is reported, and invalidated
+            done.written += logged(err.written if isinstance(err, PartlyWritten) else [], settings)
             if attempt == ATTEMPTS:
                 raise
             logger.warning("%s; reading it again (attempt %d of %d)", err, attempt + 1, ATTEMPTS)
             time.sleep(random.uniform(0.1, 0.5) * attempt)
     return done
-
-
-def _record(summary: VaccinationSummary, written: list[s3.Written], settings: Settings) -> None:
-    """Every write of every attempt, logged and in the summary: each is invalidated at the end."""
-    for done in written:
-        get_run_logger().info("Wrote s3://%s/%s version %s", settings.bucket, done.key, done.version_id)
-        summary.written.append({"key": done.key, "version_id": done.version_id, "etag": done.etag})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from cps_covid.ledger import Entry, Ledger, lease, next_step
@@ -87,6 +88,16 @@ def test_transitions_return_a_new_ledger_and_leave_the_old_one_as_it_was() -> No
     assert [e.id for e in before.entries] == ["a"] and claimed.get("b").step == "claimed"
     assert (advanced.get("b").step, advanced.get("b").versions) == ("published", {"k": "v1"})
     assert [e.id for e in released.entries] == ["a"] and advanced.get("a") is before.get("a")
+
+
+def test_a_rollback_marks_the_updates_claimed_after_its_moment_only() -> None:
+    later = replace(entry("b", step="notified"), claimed_at=CLAIMED.replace(hour=CLAIMED.hour + 1).isoformat())
+    before = Ledger([entry("a", step="notified"), later])
+
+    rolled = before.rolled_back_after(CLAIMED)
+
+    assert [e.rolled_back for e in rolled.entries] == [False, True]
+    assert not any(e.rolled_back for e in before.entries)  # a new ledger: the old one as it was
 
 
 def test_an_entry_is_claimed_for_one_payload_and_one_day_then_planned() -> None:
