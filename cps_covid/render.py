@@ -123,7 +123,7 @@ def message(
     day: date,
     updated_at: datetime,
     site_url: str,
-    corrections: Sequence[merge.Event] = (),
+    corrections: Sequence[merge.Event],
 ) -> str:
     """Plain text for subscribers: this update (with the district's corrections, from the merge's
     ``CORRECTION`` events), then the day's totals so far."""

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cps_covid import pipeline
 from cps_covid.io.storage import Written
 from cps_covid.merge import Event
+from cps_covid.publish_plan import DATA_KEYS, PAGE_KEY
 
 
 class RunSummary(BaseModel):
@@ -131,7 +131,7 @@ class UpdateSummary(RunSummary):
     def links(self) -> list[str]:
         """The published page and CSVs as a visitor opens them."""
         site = self.site_url.rstrip("/")
-        return [f"[{key}]({site}/{key})" for key in (pipeline.PAGE_KEY, *pipeline.DATA_KEYS)] if site else []
+        return [f"[{key}]({site}/{key})" for key in (PAGE_KEY, *DATA_KEYS)] if site else []
 
     def table(self) -> list[dict]:
         """The new-cases table artifact: readable headers and a total row."""

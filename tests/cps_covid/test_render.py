@@ -183,7 +183,7 @@ def test_the_message_reports_the_update_then_the_day():
 
 def test_the_message_without_corrections_has_no_corrections_line():
     text = render.message(
-        changes(("ADDAMS", 1)), day_cases(("ADDAMS", 0, 0, 1)), DAY, datetime(2021, 9, 23, 9, 0), "http://x.org"
+        changes(("ADDAMS", 1)), day_cases(("ADDAMS", 0, 0, 1)), DAY, datetime(2021, 9, 23, 9, 0), "http://x.org", []
     )
     assert "Corrections" not in text
     assert "Update: 09:00 AM, Sep. 23, 2021\n" in text
@@ -196,5 +196,5 @@ def test_a_backfill_says_when_it_ran_apart_from_the_day_it_updates():
     assert render.update_time(DAY, datetime(2021, 9, 23, 13, 54)) == "01:54 PM, Sep. 23, 2021"
     assert render.arrival_time(DAY, ran) == "Dec. 01, 2026 13:54"
     assert render.arrival_time(DAY, datetime(2021, 9, 23, 13, 50)) == "13:50"
-    text = render.message(changes(("ADDAMS", 2)), day_cases(("ADDAMS", 41.69, -87.53, 2)), DAY, ran, "x")
+    text = render.message(changes(("ADDAMS", 2)), day_cases(("ADDAMS", 41.69, -87.53, 2)), DAY, ran, "x", [])
     assert "Update: Sep. 23, 2021 (a backfill, fetched 01:54 PM, Dec. 01, 2026)\n" in text
