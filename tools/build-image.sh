@@ -18,7 +18,7 @@ need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=n
 need dockerd docker.io
 if ! docker info >/dev/null 2>&1; then
   mkdir -p "$CACHE"
-  nohup dockerd >"$CACHE/dockerd.log" 2>&1 &
+  nohup dockerd </dev/null >"$CACHE/dockerd.log" 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 "$CACHE/dockerd.log"; exit 1; }
 fi

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from containers import IMAGE
+from containers import IMAGE, locked
 
 from cps_covid.local.feed_server import FeedServer, Route
 from cps_covid.local.worker import prefect_worker
@@ -31,9 +31,7 @@ def _start_image_build(worker: str = "") -> None:
     IMAGE_LOCK.parent.mkdir(exist_ok=True)
     log_path = ROOT / ".cache" / f"make-image{'-' + worker if worker else ''}.log"
     with log_path.open("wb") as log:
-        build = subprocess.Popen(
-            ["flock", str(IMAGE_LOCK), "make", "image"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
+        build = subprocess.Popen(locked(IMAGE_LOCK, ["make", "image"]), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     _image_build.append((build, time.monotonic(), log_path))
 
 
@@ -60,7 +58,14 @@ def image(pytestconfig: pytest.Config) -> str:
     if not _image_build:
         _start_image_build(_worker(pytestconfig))
     build, started, log_path = _image_build[0]
-    returncode = build.wait(timeout=1800)
+    try:
+        returncode = build.wait(timeout=1200)
+    except subprocess.TimeoutExpired:
+        build.kill()
+        pytest.fail(
+            f"make image did not finish in 20 minutes; {log_path} ends:\n"
+            + log_path.read_text(errors="replace")[-4000:]
+        )
     assert returncode == 0, log_path.read_text(errors="replace")[-4000:]
     print(f"make image: finished {time.monotonic() - started:.0f} s after it started")
     return IMAGE
