@@ -59,14 +59,12 @@ def image(pytestconfig: pytest.Config) -> str:
         _start_image_build(_worker(pytestconfig))
     build, started, log_path = _image_build[0]
     try:
-        returncode = build.wait(timeout=1200)
+        outcome = f"exited {build.wait(timeout=1200)}"
     except subprocess.TimeoutExpired:
         build.kill()
-        pytest.fail(
-            f"make image did not finish in 20 minutes; {log_path} ends:\n"
-            + log_path.read_text(errors="replace")[-4000:]
-        )
-    assert returncode == 0, log_path.read_text(errors="replace")[-4000:]
+        outcome = "did not finish in 20 minutes"
+    tail = log_path.read_text(errors="replace")[-4000:]
+    assert build.returncode == 0, f"make image {outcome}; {log_path} ends:\n{tail}"
     print(f"make image: finished {time.monotonic() - started:.0f} s after it started")
     return IMAGE
 
