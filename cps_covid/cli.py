@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
 from cps_covid.local import stack as local_stack
-from cps_covid.settings import DISTRICT_SEASONS, MAX_GAP_DAYS
+from cps_covid.settings import DEFAULT_TIMEZONE, DISTRICT_SEASONS, MAX_GAP_DAYS
 
 
 def _date(text: str) -> date:
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the update flow with the configured settings")
-    run.add_argument("--as-of", type=_date, help="the day to update (default: today in America/Chicago)")
+    run.add_argument("--as-of", type=_date, help="the day to update (default: today in the configured timezone)")
     run.add_argument("--source", help="feed URL or path (default: CPS_COVID_SOURCE_URL)")
     run.add_argument("--dry-run", action="store_true", help="validate and merge, publish nothing")
     run.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME first")
@@ -47,9 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     offline.add_argument("--fill-gap", action="store_true", help=f"confirm zero-filling more than {MAX_GAP_DAYS} days")
     offline.add_argument("--ignore", default="610377,610012,609703", help="comma-separated ids that are not schools")
+    offline.add_argument(
+        "--timezone", default=DEFAULT_TIMEZONE, help="tz database name of the update time on the page and in the mail"
+    )
 
     vaccination = commands.add_parser("vaccination", help="run the vaccination and enrolment update flow")
-    vaccination.add_argument("--as-of", type=_date, help="the feed's day (default: today in America/Chicago)")
+    vaccination.add_argument("--as-of", type=_date, help="the feed's day (default: today in the configured timezone)")
     vaccination.add_argument(
         "--source", help="vaccination feed URL or path (default: CPS_COVID_VACCINATION_SOURCE_URL)"
     )
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 new_season=args.new_season,
                 seasons=args.seasons,
                 fill_gap=args.fill_gap,
+                timezone=args.timezone,
             )
             result = publication.result
             moved = f"{result.added_cases} new case(s) at {result.schools_affected} school(s)"

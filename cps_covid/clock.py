@@ -1,4 +1,10 @@
-"""Which day an update is for when no ``as_of`` is given: today in Chicago, or the local stack's replay day.
+"""Which day a run updates: the one rule its name, its body, its summary and its mail share.
+
+A run given ``as_of`` updates that day. Any other run updates the day of its
+*scheduled* time in the configured timezone (``settings.timezone``), whenever it
+actually starts: a worker may start a cron run half a second early or minutes
+late, and a run named for one day must never update another. A manual run is
+scheduled when it is created, so it updates today.
 
 The local stack (``make up``) plays a past season forward, one day every few
 minutes; its feed server and its cron runs must agree on the day, so both read
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cps_covid.errors import CpsCovidError
 
@@ -53,6 +60,19 @@ class ReplayClock:
         return self.first_day + timedelta(days=int(elapsed // (self.minutes_per_day * 60)))
 
 
-def today(replay_clock: str, now: datetime) -> date:
-    """``now``'s date (``now`` in the configured timezone), or the replayed day when a replay clock is set."""
-    return ReplayClock.parse(replay_clock).day(now) if replay_clock else now.date()
+def zone(timezone: str) -> ZoneInfo:
+    """The configured timezone (``settings.timezone``); a name the tz database does not know stops."""
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ClockError(f"timezone {timezone!r} is not a tz database name (e.g. America/Chicago)") from None
+
+
+def today(replay_clock: str, now: datetime, timezone: str = "UTC") -> date:
+    """The day at the instant ``now`` in ``timezone``, or the replayed day when a replay clock is set."""
+    return ReplayClock.parse(replay_clock).day(now) if replay_clock else now.astimezone(zone(timezone)).date()
+
+
+def update_day(as_of: date | None, scheduled: datetime, replay_clock: str, timezone: str) -> date:
+    """The day a run updates: its ``as_of``, else the day of its scheduled time (never of when it started)."""
+    return as_of or today(replay_clock, scheduled, timezone)

@@ -191,7 +191,11 @@ def apply_blocks(env: Mapping[str, str], changes: Changes) -> None:
 
 
 def target_spec(
-    target: str, image: str | None, code_dir: Path, crons: Mapping[str, str] | None = None
+    target: str,
+    image: str | None,
+    code_dir: Path,
+    crons: Mapping[str, str] | None = None,
+    timezone: str | None = None,
 ) -> dict[str, Any]:
     """``prefect.yaml`` as ``prefect deploy`` applies it to the target, without build or push steps.
 
@@ -199,7 +203,8 @@ def target_spec(
     own process pool, whose worker runs in the image, the code at ``/app``) and the given image replaces the
     build step's. The process target puts every deployment on the one local process pool, the code in
     ``code_dir``. ``crons`` replaces a deployment's schedules' cron (the local stack replays a day every few
-    minutes)."""
+    minutes). ``timezone`` (the settings') replaces every schedule's, so a cron run fires on the clock the flow
+    resolves its day on (``clock.update_day``)."""
     spec = yaml.safe_load(PREFECT_FILE.read_text())
     out: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("definitions", "build", "push", "deployments")}
     if target == "process":
@@ -208,6 +213,8 @@ def target_spec(
     for item in spec["deployments"]:
         if crons and item["name"] in crons:
             item = item | {"schedules": [s | {"cron": crons[item["name"]]} for s in item["schedules"]]}
+        if timezone and item.get("schedules"):
+            item = item | {"schedules": [s | {"timezone": timezone} for s in item["schedules"]]}
         if target == "ecs":
             variables = item["work_pool"].get("job_variables", {})
             pool = {
@@ -303,13 +310,17 @@ def deploy(
 ) -> Changes:
     from prefect.client.orchestration import get_client
 
+    from cps_covid.settings import DEFAULT_TIMEZONE
+
     env = os.environ if env is None else env
     if target == "ecs" and not image:
         raise ValueError("--target ecs needs --image (the pushed image of `make image`)")
     changes = Changes()
     with get_client(sync_client=True) as client:
         apply_pools(client, target, env, changes)
-        apply_variable(client, settings_values(env), changes)
+        values = settings_values(env)
+        apply_variable(client, values, changes)
         apply_blocks(env, changes)
-        apply_deployments(client, target_spec(target, image, code_dir, crons), code_dir, env, changes)
+        spec = target_spec(target, image, code_dir, crons, values.get("timezone") or DEFAULT_TIMEZONE)
+        apply_deployments(client, spec, code_dir, env, changes)
     return changes

@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from cps_covid import pipeline
+from cps_covid import clock, pipeline
 from cps_covid.errors import InputError
-from cps_covid.settings import DISTRICT_SEASONS
-
-CHICAGO = ZoneInfo("America/Chicago")
+from cps_covid.settings import DEFAULT_TIMEZONE, DISTRICT_SEASONS
 
 
 def _read(path: Path) -> bytes:
@@ -33,6 +30,7 @@ def merge_folder(
     new_season: str | None = None,
     seasons: str = DISTRICT_SEASONS,
     fill_gap: bool = False,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> pipeline.Publication:
     """Validate, merge and write; on any error nothing is written to ``out``."""
     schools_path = history_dir / "allCpsCovidData.csv"
@@ -54,7 +52,7 @@ def merge_folder(
         fill_gap=fill_gap,
         rerun=rerun,
     )
-    publication = pipeline.build_publication(result, as_of, datetime.now(CHICAGO), site_url)
+    publication = pipeline.build_publication(result, as_of, datetime.now(clock.zone(timezone)), site_url)
     publication.warnings = hist.warnings
     out.mkdir(parents=True, exist_ok=True)
     for key, (body, _) in publication.objects.items():

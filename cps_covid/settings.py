@@ -29,6 +29,8 @@ from cps_covid.errors import CpsCovidError
 PREFECT_VARIABLE = "cps_covid_settings"
 ENV_PREFIX = "CPS_COVID_"
 DEFAULT_IGNORE_IDS = frozenset({"610377", "610012", "609703"})
+DEFAULT_TIMEZONE = "America/Chicago"
+"""The district's: its days, the dashboard's day columns and the cron all run on Chicago time."""
 DISTRICT_SEASONS = "SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18"
 """The district's seasons as the dashboard counted them (its front end counts Summer 22 from 2022-06-14)."""
 SEASON_WINDOW_DAYS = 7
@@ -65,11 +67,12 @@ class CaseFlowSettings(_Base):
     ignore_ids: Annotated[frozenset[str], NoDecode] = DEFAULT_IGNORE_IDS
     """Comma-separated school ids the feed carries but the dashboard never counted."""
     site_url: str = "https://cpscovid.com"
-    timezone: str = "America/Chicago"
+    timezone: str = DEFAULT_TIMEZONE
+    """tz database name: the day a run updates, its name, the times on the page and in the mail."""
     fetch_timeout_seconds: float = 30.0
     fetch_max_bytes: int = 20_000_000
     fetch_backoff_seconds: float = 10.0
-    """First retry delay of the feed fetch; doubles on each retry (with jitter)."""
+    """First retry delay of the feed fetch; doubles on each retry (a Retry-After longer than it is waited instead)."""
     aws_credentials_block: str = ""
     """Name of a prefect-aws ``AwsCredentials`` block; empty: boto3's default chain."""
     lease_seconds: float = 900.0

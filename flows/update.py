@@ -16,7 +16,6 @@ import sys
 from contextlib import suppress
 from datetime import date, datetime
 from typing import cast
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow, tags
@@ -47,7 +46,7 @@ from tasks.publish import (
     read_published,
     tell_operators,
 )
-from tasks.report import cli_outcome, failed_with, report_run, run_name
+from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
 from tasks.social import post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
@@ -180,7 +179,8 @@ async def update(
     its own, about 55 ms here).
 
     Args:
-        as_of: The day to update, YYYY-MM-DD (America/Chicago). Empty: today. An earlier day is a backfill.
+        as_of: The day to update, YYYY-MM-DD. Empty: the day of the run's scheduled time in the configured
+            timezone (``clock.update_day``). An earlier day is a backfill.
         source: The feed's URL or path. Empty: the configured source_url.
         dry_run: Validate and merge, publish nothing, mail nobody.
         new_season: The district reset its totals outside the season calendar: close the season that ended
@@ -217,8 +217,8 @@ def update_steps(
 ) -> dict | State:
     """fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render -> publish ->
     invalidate -> notify -> report, each step a task."""
-    now = datetime.now(ZoneInfo(settings.timezone))
-    as_of = as_of or clock.today(settings.replay_clock, now)
+    now = datetime.now(clock.zone(settings.timezone))
+    as_of = clock.update_day(as_of, scheduled_at(), settings.replay_clock, settings.timezone)
     url = source or settings.source_url
     keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
 

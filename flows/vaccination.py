@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import suppress
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from prefect import flow, tags
 from prefect.states import State
@@ -23,7 +22,7 @@ from cps_covid.summary import VaccinationSummary
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
-from tasks.report import cli_outcome, failed_with, report_run, run_name
+from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
 from tasks.vaccination import publish_vaccination, validate_vaccination_feed
 
 NEEDED = ("bucket", "distribution_id")
@@ -54,7 +53,8 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
     """Put the district's vaccination and enrolment figures into the published per-school table.
 
     Args:
-        as_of: The day the figures are for, YYYY-MM-DD (America/Chicago). Empty: today.
+        as_of: The day the figures are for, YYYY-MM-DD. Empty: the day of the run's scheduled time in the
+            configured timezone (``clock.update_day``).
         source: The vaccination feed's URL or path. Empty: the configured vaccination_source_url.
         dry_run: Validate and merge, write nothing.
     """
@@ -67,7 +67,7 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
 def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> dict:
     """The flow's body: fetch, validate, merge and publish, invalidate."""
     settings = Settings.load(require=NEEDED)
-    as_of = as_of or clock.today(settings.replay_clock, datetime.now(ZoneInfo(settings.timezone)))
+    as_of = clock.update_day(as_of, scheduled_at(), settings.replay_clock, settings.timezone)
     url = _source(source, settings)
 
     fetched = fetch(url, settings, name="Fetch the vaccination feed")

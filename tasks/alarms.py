@@ -56,7 +56,7 @@ def alarm_once(
             release_alarm.fn,
         )
     )
-    why, as_of = prefect_runs.final_state(flow_run_id)
+    why, as_of = prefect_runs.final_state(flow_run_id, settings.timezone)
     ui_url = prefect_runs.run_url(flow_run_id, settings.prefect_ui_url)
     subject, body = alarms.alert_text("failed", deployment_name, flow_run_name, state_name, ui_url, why, as_of)
     body += f"Flow run id: {flow_run_id}\n"

@@ -15,11 +15,12 @@ from cps_covid.settings import Settings
 from tasks.retrying import transient_only
 
 
+# No jitter on the fetches (one client, no herd to spread): the delay Prefect waits is known, so a source's
+# Retry-After is topped up to, never added to (``retrying.transient_only``).
 @task(
     name="Fetch the district's feed",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.5,
     retry_condition_fn=transient_only,
     cache_policy=NO_CACHE,
 )
@@ -31,7 +32,7 @@ def fetch_feed(url: str, settings: Settings) -> district.Fetched:
 
 
 def fetch(url: str, settings: Settings, *, name: str = "Fetch the district's feed") -> district.Fetched:
-    """``fetch_feed`` with the settings' first retry delay (``fetch_backoff_seconds``, doubling, with jitter)."""
+    """``fetch_feed`` with the settings' first retry delay (``fetch_backoff_seconds``, doubling)."""
     delays = exponential_backoff(backoff_factor=settings.fetch_backoff_seconds)
     return fetch_feed.with_options(name=name, retry_delay_seconds=delays)(url, settings)
 
@@ -45,7 +46,6 @@ def school_year(as_of: date) -> int:
     name="Look up new schools",
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.5,
     retry_condition_fn=transient_only,
     cache_policy=NO_CACHE,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -16,8 +15,6 @@ from cps_covid import clock
 from cps_covid.errors import CpsCovidError
 from cps_covid.settings import Settings
 from cps_covid.summary import RunSummary, UpdateSummary
-
-CHICAGO = ZoneInfo("America/Chicago")
 
 
 @task(name="Report the run", cache_policy=NO_CACHE)
@@ -34,21 +31,30 @@ def failed_with(err: CpsCovidError) -> State:
     return Failed(message=f"{type(err).__name__}: {err}", data=err)
 
 
+def scheduled_at() -> datetime:
+    """When this flow run was scheduled to start (a cron tick, or a manual run's creation), not when it did."""
+    return flow_run.scheduled_start_time or datetime.now(UTC)
+
+
 def run_name(prefix: str) -> str:
-    """``update-2021-09-24 at 13:54:02``: the day the run updates (a cron run's resolved today) and when it
-    started, so reruns of one day are told apart in the UI."""
-    started = (flow_run.scheduled_start_time or datetime.now(UTC)).astimezone(CHICAGO)
-    as_of = flow_run.parameters.get("as_of") or _today(started).isoformat()
-    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
-    return f"{prefix}-{as_of} at {started:%H:%M:%S}{suffix}"
-
-
-def _today(now: datetime) -> date:
-    """The day a run without ``as_of`` updates; a settings error is the flow body's to report, not the name's."""
+    """``update-2021-09-24 at 13:54:02``: the day the run updates (``clock.update_day``, as the body resolves it)
+    and its scheduled time in the configured timezone, so reruns of one day are told apart in the UI."""
+    given, scheduled = flow_run.parameters.get("as_of"), scheduled_at()
     try:
-        return clock.today(Settings.load().replay_clock, now)
-    except CpsCovidError:
-        return now.date()
+        settings = Settings.load()
+        as_of = clock.update_day(_as_of(given), scheduled, settings.replay_clock, settings.timezone).isoformat()
+        scheduled = scheduled.astimezone(clock.zone(settings.timezone))
+    except (CpsCovidError, ValueError):  # a settings or parameter error is the flow body's to report, not the name's
+        as_of = str(given or scheduled.date())
+    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
+    return f"{prefix}-{as_of} at {scheduled:%H:%M:%S}{suffix}"
+
+
+def _as_of(value: object) -> date | None:
+    """A run's ``as_of`` parameter as the flow receives it (a date, or its ISO text in stored parameters)."""
+    if not value:
+        return None
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def cli_outcome(command: str, state: State, kind: type[RunSummary]) -> int:

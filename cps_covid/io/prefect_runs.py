@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -26,19 +25,22 @@ def run_url(flow_run_id: str, prefect_ui_url: str) -> str:
     return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else ""
 
 
-def final_state(flow_run_id: str) -> tuple[str, str]:
-    """The first line of a run's final state message and the day it updated (its as_of, else its start day)."""
+def final_state(flow_run_id: str, timezone: str) -> tuple[str, str]:
+    """The first line of a run's final state message and the day it updated: its as_of, else the day its name
+    resolved (``clock.update_day``), else its scheduled day in ``timezone``."""
     from prefect.client.orchestration import get_client
+
+    from cps_covid.clock import zone
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(flow_run_id))
     lines = (run.state.message or "").strip().splitlines() if run.state else []
     why = lines[0].removeprefix("Flow run encountered an exception: ") if lines else ""
     named = re.match(r"[a-z]+-(\d{4}-\d\d-\d\d)\b", run.name or "")  # the day its name resolved (cron runs)
-    started = run.start_time or run.expected_start_time
+    scheduled = run.expected_start_time or run.start_time
     as_of = run.parameters.get("as_of") or (named.group(1) if named else "")
-    if not as_of and started:
-        as_of = started.astimezone(ZoneInfo("America/Chicago")).date().isoformat()
+    if not as_of and scheduled:
+        as_of = scheduled.astimezone(zone(timezone)).date().isoformat()
     return why, str(as_of)
 
 
