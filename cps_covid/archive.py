@@ -38,8 +38,9 @@ def daily_feed_key(day: date, kind: str) -> str:
     return f"{DAILY_FEED_PREFIX}{day.isoformat()}.{'csv' if kind == 'case-list-csv' else 'json'}"
 
 
-def daily_feed_type(kind: str) -> str:
-    return "text/csv; charset=utf-8" if kind == "case-list-csv" else "application/json"
+def daily_feed_type(key: str) -> str:
+    """The content type of a ``daily_feed_key``, by the format it kept."""
+    return "text/csv; charset=utf-8" if key.endswith(".csv") else "application/json"
 
 
 @dataclass(frozen=True)

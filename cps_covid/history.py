@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import cast
 
 import numpy as np
@@ -83,12 +84,18 @@ def typed_schools(schools: pd.DataFrame, name: str = "history") -> pd.DataFrame:
     return typed
 
 
-def school_checks(schools: pd.DataFrame) -> pd.DataFrame:
-    """What the history suite looks at: identity, location and the totals' arithmetic per school."""
+def school_checks(schools: pd.DataFrame, kept_drift: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """What the history suite looks at: identity, location and the totals' arithmetic per school.
+
+    ``counted_total``: the day columns plus the drift the merge kept (``MergeResult.kept_drift``, a history
+    with no carry-over): what ``gTotal`` must be in a published table.
+    """
     layout = HistoryLayout.of(schools.columns)
     checks = schools[[SCHOOL, LATITUDE, LONGITUDE, SCHOOL_ID, *WINDOWS, GTOTAL]].copy()
     checks.insert(0, ROW, schools.index + 2)
     checks["day_sum"] = row_sums(schools, layout.days)
+    kept = schools[SCHOOL_ID].map(dict(kept_drift or {})).fillna(0).astype("int64")
+    checks["counted_total"] = checks["day_sum"] + kept
     checks["carry_over_sum"] = row_sums(schools, layout.carry_overs) if layout.carry_overs else 0
     checks["season_total"] = checks[GTOTAL] - checks["carry_over_sum"]
     checks["latest_day"] = layout.days[-1] if layout.days else ""
@@ -110,6 +117,12 @@ def totals_checks(published: pd.DataFrame, schools: pd.DataFrame) -> pd.DataFram
     for column in ("daily", "running"):
         checks[f"recomputed_{column}"] = dates.map(recomputed[column]).astype("Int64")
     return checks
+
+
+def totals_dates_without_a_day_column(totals: pd.DataFrame, schools: pd.DataFrame) -> list[str]:
+    """``CPStotals.csv`` dates (``YYYYMMDD``) the per-school table has no day column for, in file order."""
+    days = set(HistoryLayout.of(schools.columns).days)
+    return [str(d) for d in totals["date"].tolist() if str(d) not in days]
 
 
 def _float(x: object) -> str:
@@ -136,6 +149,7 @@ __all__ = [
     "read_table",
     "school_checks",
     "totals_checks",
+    "totals_dates_without_a_day_column",
     "transposed_csv_bytes",
     "typed_schools",
 ]

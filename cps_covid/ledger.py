@@ -17,11 +17,12 @@ from cps_covid.publish_plan import PlannedWrite, invalidation_paths, md5
 from cps_covid.render import arrival_time
 
 LEDGER_KEY = "state/ledger.json"
-Step = Literal["claimed", "published", "invalidated", "notifying", "notified"]
-"""How far an entry got; ``notified`` is the end (also when there was nothing to notify).
+Step = Literal["claimed", "published", "invalidated", "notifying", "notified", "telling", "told", "kept", "posted"]
+"""How far an entry got; the last of ``Entry.steps`` is the end (``notified`` for an entry with no follow-up).
 
-``notifying`` is recorded before the SNS call: a run stopped there may or may not
-have sent it, and the next run does not send it again (never twice).
+``notifying`` and ``telling`` are recorded before their SNS call: a run stopped
+there may or may not have sent it, and the next run does not send it again
+(never twice).
 """
 
 
@@ -51,6 +52,12 @@ class Entry:
     message_id: str | None = None
     rolled_back: bool = False
     """Undone by ``cps-covid rollback``: its payload may be applied again."""
+    notice: list[str] | None = None
+    """The operators' notice (subject, body) when the season calendar closed a season in this update."""
+    daily_feed: str | None = None
+    """Where the day's raw feed is kept (``data/daily-json/<day>.json``), copied from ``raw_key``."""
+    posts: bool = False
+    """Whether the update is posted to the enabled social channels."""
 
     @classmethod
     def claiming(
@@ -86,19 +93,45 @@ class Entry:
             changes=changes,
         )
 
-    def planned(self, writes: list[PlannedWrite], subject: str | None, message: str | None) -> Entry:
-        """This entry with what it publishes: each object's MD5, the CDN paths, the notification."""
+    def planned(
+        self,
+        writes: list[PlannedWrite],
+        subject: str | None,
+        message: str | None,
+        *,
+        notice: tuple[str, str] | None = None,
+        daily_feed: str | None = None,
+        posts: bool = False,
+    ) -> Entry:
+        """This entry with what it publishes: each object's MD5, the CDN paths, the notification, and the
+        follow-ups after it (the operators' notice, the day's raw feed copy, the social posts)."""
         return replace(
             self,
             objects={w.key: md5(w.body) for w in writes},
             paths=invalidation_paths(writes),
             subject=subject,
             message=message,
+            notice=list(notice) if notice else None,
+            daily_feed=daily_feed,
+            posts=posts,
         )
 
     @property
+    def steps(self) -> list[Step]:
+        """This entry's steps in order: the publication, then each follow-up it planned.
+
+        An entry written before the follow-ups were steps has none of them: ``notified`` is its end.
+        """
+        steps: list[Step] = ["claimed", "published", "invalidated"]
+        steps += ["notifying", "notified"] if self.message else ["notified"]
+        steps += ["telling", "told"] if self.notice else []
+        steps += ["kept"] if self.daily_feed else []
+        steps += ["posted"] if self.posts else []
+        return steps
+
+    @property
     def finished(self) -> bool:
-        return self.step == "notified"
+        return next_step(self) is None
 
     def lease_expired(self, now: datetime, lease_seconds: float) -> bool:
         """Whether the claiming run is presumed dead; the reading run's lease length decides
@@ -170,19 +203,15 @@ def next_step(entry: Entry) -> Step | None:
     """The step a claimed update takes next; ``None`` once it is finished.
 
     claimed -> published (objects written) -> invalidated (CDN told) -> notifying
-    (recorded before the SNS call) -> notified. An update with nothing to mail
-    goes from invalidated to notified. A run that finds an entry at notifying
-    cannot know whether the mail went out: it records notified without sending.
+    (recorded before the SNS call) -> notified, then the follow-ups it planned:
+    telling (recorded before the operators' notice) -> told -> kept (the day's
+    raw feed copied) -> posted (social channels). An update with nothing to mail
+    goes from invalidated to notified. A run that finds an entry at notifying or
+    telling cannot know whether the message went out: it moves on without sending.
     """
-    if entry.step == "invalidated":
-        return "notifying" if entry.message else "notified"
-    following: dict[Step, Step | None] = {
-        "claimed": "published",
-        "published": "invalidated",
-        "notifying": "notified",
-        "notified": None,
-    }
-    return following[entry.step]
+    steps = entry.steps
+    at = steps.index(entry.step)
+    return steps[at + 1] if at + 1 < len(steps) else None
 
 
 def lease(now: datetime, seconds: float) -> str:

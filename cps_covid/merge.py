@@ -40,6 +40,10 @@ class Tag(StrEnum):
 
     DRIFT_REPAIR = "drift-repair"
     """``gTotal`` disagreed with the day columns: set to their sum, the difference kept in a carry-over."""
+    DRIFT_KEPT = "drift-kept"
+    """``gTotal`` disagrees with the day columns in a history with no carry-over column: kept as the district
+    confirmed it (no column the front end does not know is added); the first season close moves it onto its
+    carry-over."""
     SCHOOL_ADDED = "school-added"
     """The feed named a school the history lacked: added at its place by name, with its profile."""
     SCHOOL_ADDED_WITHOUT_PROFILE = "school-added-without-profile"
@@ -50,6 +54,9 @@ class Tag(StrEnum):
     """The season was closed into a carry-over column (by the calendar or by the operator)."""
     MIGRATION = "migration"
     """An older layout brought to the current one (a column added, renamed or moved); no value changes."""
+    TOTALS_DATES_DROPPED = "totals-dates-dropped"
+    """``CPStotals.csv`` had dates the per-school table has no column for: named, not carried over (the district
+    totals are recomputed from the per-school table, which has no school's count for them)."""
     OUTLIER = "outlier"
     """A school's new cases stand far above its trailing weeks: flagged, never dropped."""
     DISTRICT_JUMP = "district-jump"
@@ -95,6 +102,9 @@ class MergeResult:
     season_closed: str | None = None
     """The carry-over column this update closed the season into, if it did."""
     closed_by_calendar: bool = False
+    kept_drift: dict[str, int] = field(default_factory=dict)
+    """School id -> ``gTotal`` minus its day columns, where a history with no carry-over had drift: kept, not
+    repaired (``Tag.DRIFT_KEPT``), and allowed by the published table's check."""
 
     @property
     def net_cases(self) -> int:
@@ -167,29 +177,6 @@ def _dates(days: list[str]) -> np.ndarray:
 
 
 # --- the merge, step by step --------------------------------------------------------------------------------------
-
-
-DRIFT_CARRY_OVER = "drift"
-"""The carry-over column a drift repair adds when a history has none to put the difference on."""
-
-
-def with_drift_carry_over(schools: pd.DataFrame) -> tuple[pd.DataFrame, list[Event]]:
-    """A zero carry-over column ``drift`` when ``gTotal`` disagrees with the day columns and there is no carry-over.
-
-    Without one, setting ``gTotal`` to its day columns would move the season total
-    the source confirms, and the next feed would look like the district removed
-    cases: a correction nobody made, sent to subscribers.
-    """
-    layout = HistoryLayout.of(schools.columns)
-    if layout.carry_overs or not layout.days or not (row_sums(schools, layout.days) != schools[GTOTAL]).any():
-        return schools, []
-    out = schools.copy()
-    out.insert(out.columns.tolist().index(layout.days[0]), DRIFT_CARRY_OVER, np.zeros(len(out), dtype=INT64))
-    detail = (
-        f"carry-over column {DRIFT_CARRY_OVER} added: the history has none, so it holds what the day columns count "
-        f"beyond {GTOTAL}, and the season total the source confirms stays where it was"
-    )
-    return out, [Event(Tag.DRIFT_REPAIR, "*", "DISTRICT", detail)]
 
 
 def _require_int64_counts(history: pd.DataFrame, layout: HistoryLayout) -> None:
@@ -274,13 +261,22 @@ def _drift_events(
     carry: str | None,
     carried: np.ndarray | None,
 ) -> list[Event]:
+    """A repair onto the latest carry-over; with none, the drift kept where it is (never a new column: the front
+    end reads ``newFormatTest.csv`` by row position, and one more row would move every day)."""
     events = []
     for at in rows:
         old_total, old_carry = totals[at], carried[at] if carried is not None else 0
         drift = day_sum[at] - old_total
+        if carry is None:
+            detail = (
+                f"day columns sum to {day_sum[at]} but {GTOTAL} is {old_total}; {GTOTAL} kept as the district "
+                "confirmed it (the history has no carry-over column to hold the difference: the first season "
+                "close moves it there)"
+            )
+            events.append(Event(Tag.DRIFT_KEPT, ids[at], names[at], detail))
+            continue
         detail = f"day columns sum to {day_sum[at]} but {GTOTAL} was {old_total}; {GTOTAL} set to {day_sum[at]}"
-        if carry:
-            detail += f" and {carry} from {old_carry} to {old_carry + drift}, season total unchanged"
+        detail += f" and {carry} from {old_carry} to {old_carry + drift}, season total unchanged"
         events.append(Event(Tag.DRIFT_REPAIR, ids[at], names[at], detail))
     return events
 
@@ -326,7 +322,8 @@ def apply_feed(
 
     The steps: add the day columns up to ``as_of`` and the new schools, repair
     drift (``gTotal`` set to its day columns, the difference kept on the latest
-    carry-over), add the new cases, recompute the windows, then place new
+    carry-over; with no carry-over, ``gTotal`` kept and the drift reported),
+    add the new cases, recompute the windows, then place new
     schools in name order. The counts are copied once, into one int64 matrix;
     the other columns are shared with ``history``.
     """
@@ -335,7 +332,7 @@ def apply_feed(
         totals = totals.assign(**{SCHOOL: pd.Series(pd.NA, index=totals.index, dtype=object)})
     if profiles is None:
         profiles = pd.DataFrame(columns=[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE])
-    history, events = with_drift_carry_over(history)
+    events: list[Event] = []
     layout = HistoryLayout.of(history.columns)
     _require_int64_counts(history, layout)
     day, days = day_column(as_of), _days_through(layout, as_of)
@@ -354,9 +351,12 @@ def apply_feed(
     carry = layout.carry_overs[-1] if layout.carry_overs else None
     ids, names = base[SCHOOL_ID].to_numpy(), base[SCHOOL].to_numpy()
     events += _drift_events(ids, names, drifted, day_sum, g_total, carry, carries[carry] if carry else None)
+    kept_drift: dict[str, int] = {}
     if carry:
         carries[carry][drifted] += day_sum[drifted] - g_total[drifted]
-    g_total[drifted] = day_sum[drifted]
+        g_total[drifted] = day_sum[drifted]
+    else:
+        kept_drift = {str(ids[at]): int(g_total[at] - day_sum[at]) for at in drifted}
 
     season = g_total - sum(carries.values(), np.zeros(rows, dtype=INT64))
     delta = _new_cases(base[SCHOOL_ID], season, totals)
@@ -387,7 +387,9 @@ def apply_feed(
         for sid, name, n in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], strict=True)
         if n < 0
     ]
-    return MergeResult(schools=schools, day=day, changes=changes.reset_index(drop=True), events=events)
+    return MergeResult(
+        schools=schools, day=day, changes=changes.reset_index(drop=True), events=events, kept_drift=kept_drift
+    )
 
 
 def district_totals(schools: pd.DataFrame) -> pd.DataFrame:

@@ -76,7 +76,8 @@ class History:
 
     @property
     def warnings(self) -> list[str]:
-        return [str(w) for r in self.reports for w in r.warnings]
+        dropped = [str(e) for e in self.events if e.tag == merge.Tag.TOTALS_DATES_DROPPED]
+        return [str(w) for r in self.reports for w in r.warnings] + dropped
 
 
 def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str, str]) -> History:
@@ -93,7 +94,19 @@ def read_history(schools_csv: bytes, totals_csv: bytes | None, names: tuple[str,
         totals = history.read_table(totals_csv, totals_name)
         history.require_columns(totals, totals_name, TOTALS_COLUMNS)
         reports.append(validate(history.totals_checks(totals, schools), "history_totals", totals_name))
+        if dropped := history.totals_dates_without_a_day_column(totals, schools):
+            migrated.append(_dropped_dates_event(dropped, totals_name, schools_name))
     return History(schools, _stop_on_failures(reports), migrated)
+
+
+def _dropped_dates_event(dropped: list[str], totals_name: str, schools_name: str) -> merge.Event:
+    """Every date named: a reader of the warning can tell exactly which district days leave ``CPStotals.csv``."""
+    detail = (
+        f"{totals_name} has {len(dropped)} date(s) that {schools_name} has no day column for: {', '.join(dropped)}. "
+        f"They are not carried over: {TOTALS_KEY} is recomputed from the per-school table, which counts no school "
+        "on them"
+    )
+    return merge.Event(merge.Tag.TOTALS_DATES_DROPPED, "*", "DISTRICT", detail)
 
 
 @dataclass
@@ -134,7 +147,7 @@ def build_publication(
     schools = result.schools
     totals = merge.district_totals(schools)
     reports = [
-        validate(history.school_checks(schools), "published_schools", SCHOOLS_KEY),
+        validate(history.school_checks(schools, result.kept_drift), "published_schools", SCHOOLS_KEY),
         validate(history.totals_checks(totals, schools), "published_totals", TOTALS_KEY),
     ]
     _stop_on_failures(reports)

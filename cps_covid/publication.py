@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cps_covid import ledger_store
+from cps_covid.archive import daily_feed_type
 from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
 from cps_covid.io.storage import Storage, Written
 from cps_covid.ledger import Entry, Ledger, Step, next_step
@@ -52,12 +53,24 @@ class Effects:
     record: Record
     release: Callable[[Ledger, str, str], tuple[Ledger, str]]
     """The ledger without the entry (it wrote nothing), written over the ETag."""
+    tell: Callable[[str, str], str]
+    """The operators' notice (subject, body) -> a note; ``AwsCallFailed`` when the topic refused it."""
+    keep: Callable[[Entry, dict[str, str]], str | None]
+    """The entry's raw payload copied to its ``daily_feed`` key (with these tags) -> the key, or ``None`` if
+    it held those bytes already."""
+    post: Callable[[Entry], list[str]]
+    """The entry's changes posted to the social channels -> notes (a channel that fails never raises)."""
 
     @classmethod
     def on(
-        cls, storage: Storage, invalidate: Callable[[list[str], str], str], notify: Callable[[str, str], str]
+        cls,
+        storage: Storage,
+        invalidate: Callable[[list[str], str], str],
+        notify: Callable[[str, str], str],
+        tell: Callable[[str, str], str] = lambda subject, body: f"told: {subject}",
+        post: Callable[[Entry], list[str]] = lambda entry: [],
     ) -> Effects:
-        """The effects on any storage, without Prefect (the unit tests: a ``MemoryStorage`` and two fakes)."""
+        """The effects on any storage, without Prefect (the unit tests: a ``MemoryStorage`` and fakes)."""
         return cls(
             publish=lambda writes, tags: publish_writes(storage, writes, tags),
             invalidate=invalidate,
@@ -66,10 +79,13 @@ class Effects:
                 storage, ledger, etag, entry_id, step, **fields
             ),
             release=lambda ledger, etag, entry_id: release(storage, ledger, etag, entry_id),
+            tell=tell,
+            keep=lambda entry, tags: keep_feed(storage, entry, tags),
+            post=post,
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Finished:
     """Where ``finish`` left the ledger, and what it did."""
 
@@ -79,6 +95,8 @@ class Finished:
     invalidation_id: str | None = None
     message_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the follow-ups did (the operators told, the raw feed kept, the posts), for the run summary."""
 
 
 def publish_writes(storage: Storage, writes: list[PlannedWrite], tags: dict[str, str]) -> list[Written]:
@@ -115,6 +133,25 @@ def release(storage: Storage, ledger: Ledger, etag: str, entry_id: str) -> tuple
     return released, ledger_store.write(storage, released, etag)
 
 
+def keep_feed(storage: Storage, entry: Entry, tags: dict[str, str]) -> str | None:
+    """The entry's archived raw payload as the day's feed (``entry.daily_feed``), unless it holds those bytes.
+
+    Read back from the raw archive, so a run that resumes the step writes exactly what the first run would
+    have; conditional on the ETag it read, so two runs never interleave.
+    """
+    if not entry.daily_feed:
+        return None
+    raw = storage.get(entry.raw_key)
+    if raw is None:
+        raise FileNotFoundError(f"{entry.raw_key}: the archived payload of update {entry.id} is missing")
+    current = storage.get(entry.daily_feed)
+    if current is not None and current.body == raw.body:
+        return None
+    content_type = daily_feed_type(entry.daily_feed)
+    storage.put(entry.daily_feed, raw.body, content_type=content_type, tags=tags, if_match=current and current.etag)
+    return entry.daily_feed
+
+
 def object_tags(entry: Entry, base: Mapping[str, str]) -> dict[str, str]:
     """The tags of every object an update writes: the configured ones, its day and its payload."""
     return dict(base) | {"as-of": entry.as_of, "source-sha256": entry.sha256[:16]}
@@ -124,6 +161,13 @@ def not_sent_warning(entry: Entry) -> str:
     return (
         f"update {entry.id} stopped while sending its notification: it may not have reached subscribers, "
         "and it is not sent again (never twice)"
+    )
+
+
+def not_told_warning(entry: Entry) -> str:
+    return (
+        f"update {entry.id} stopped while telling the operators that the season closed "
+        f"({(entry.notice or [''])[0]}): it may not have reached them, and it is not sent again (never twice)"
     )
 
 
@@ -138,35 +182,49 @@ def finish(
     """Take a claimed update through its remaining steps (``next_step``), recording each once it is done.
 
     ``writes``: the objects still to write (only read at ``claimed``). A refused first write releases
-    the claim; an SNS call that fails outright goes back to ``invalidated`` so the next run sends it;
-    an entry found at ``notifying`` is recorded ``notified`` without sending (never twice).
+    the claim; an SNS call that fails outright goes back a step so the next run sends it; an entry found
+    at ``notifying`` or ``telling`` moves on without sending (never twice). The follow-ups (the operators'
+    notice, the day's raw feed, the social posts) are steps like the others: a run that dies before one
+    leaves it to the next run, which does it once.
     """
-    written: list[Written] = []
-    invalidation_id = message_id = None
-    warnings: list[str] = []
+    done = Finished(ledger, etag)
     while (step := next_step(entry := ledger.get(entry_id))) is not None:
         fields: dict[str, Any] = {}
         if step == "published":
             try:
-                written = effects.publish(writes, object_tags(entry, base_tags))
+                done.written = effects.publish(writes, object_tags(entry, base_tags))
             except NothingWritten:
                 effects.release(ledger, etag, entry_id)
                 raise
-            fields["versions"] = entry.versions | {w.key: w.version_id for w in written}
+            fields["versions"] = entry.versions | {w.key: w.version_id for w in done.written}
         elif step == "invalidated":
-            invalidation_id = fields["invalidation_id"] = effects.invalidate(entry.paths, entry.id)
-        elif step == "notifying":  # recorded before the call: a run stopped after it never sends again
-            ledger, etag = effects.record(ledger, etag, entry_id, "notifying")
+            done.invalidation_id = fields["invalidation_id"] = effects.invalidate(entry.paths, entry.id)
+        elif step in ("notifying", "telling"):  # recorded before the call: a run stopped after it never sends again
+            before = entry.step
+            ledger, etag = effects.record(ledger, etag, entry_id, step)
             try:
-                message_id = effects.notify(entry.subject or "", entry.message or "")
+                if step == "notifying":
+                    done.message_id = effects.notify(entry.subject or "", entry.message or "")
+                    step, fields = "notified", {"message_id": done.message_id}
+                else:
+                    subject, body = entry.notice or ("", "")
+                    done.notes.append(effects.tell(subject, body))
+                    step = "told"
             except AwsCallFailed:
-                effects.record(ledger, etag, entry_id, "invalidated")  # refused outright: the next run sends it
+                effects.record(ledger, etag, entry_id, before)  # refused outright: the next run sends it
                 raise
-            step, fields = "notified", {"message_id": message_id}
         elif entry.step == "notifying":  # notified, for a run that stopped while sending
-            warnings.append(not_sent_warning(entry))
+            done.warnings.append(not_sent_warning(entry))
+        elif entry.step == "telling":  # told, for a run that stopped while telling
+            done.warnings.append(not_told_warning(entry))
+        elif step == "kept":
+            if kept := effects.keep(entry, object_tags(entry, base_tags)):
+                done.notes.append(f"kept the day's raw feed as {kept}")
+        elif step == "posted":
+            done.notes += effects.post(entry)
         ledger, etag = effects.record(ledger, etag, entry_id, step, **fields)
-    return Finished(ledger, etag, written, invalidation_id, message_id, warnings)
+    done.ledger, done.etag = ledger, etag
+    return done
 
 
 def resume(

@@ -1,12 +1,26 @@
 """The update flow: fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render ->
-publish -> invalidate -> notify -> report.
+publish -> invalidate -> notify -> tell -> keep -> post -> report.
 
 The ledger (``state/ledger.json``) makes it safe to rerun, to run twice at once
-and to kill at any point: a run claims the update before its first write and
-records each step; the next run resumes an unfinished update (once its lease
+and to kill at any point: a run claims the update before it publishes anything
+and records each step; the next run resumes an unfinished update (once its lease
 has expired) before it looks at a new feed. The steps after the claim are the
 state machine of ``cps_covid.publication``, run with this flow's tasks as its
-side effects. See docs/crash-safety.md.
+side effects: the publication (objects, CDN, subscribers' mail) and its
+follow-ups (the operators' season notice, the day's raw feed copy, the social
+posts), each done once. See docs/crash-safety.md.
+
+Three writes come before the claim, each safe for a run that then claims
+nothing, dies, or runs twice:
+- the raw archive (``raw/...``): a new key per fetch, written only if absent,
+  never served; it must exist before the claim, since a resumed update
+  recomputes its objects from it;
+- the Data Docs pages (``runs/<flow run id>/validation/...``): under the run's
+  own id, written only if absent, a record of the validation, never read as data;
+- the previous day's page and its month's index (``historical/``): derived from
+  the published history alone, written only if absent (the index only when the
+  day is missing from it), so whichever run writes them writes the same day, and
+  they must be taken before the update replaces ``newcases.html``.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
-from cps_covid import clock, pipeline, publication
+from cps_covid import archive, clock, pipeline, publication
 from cps_covid.errors import CpsCovidError
 from cps_covid.io.district import Fetched
 from cps_covid.io.s3 import StoredObject
@@ -47,7 +61,7 @@ from tasks.publish import (
     tell_operators,
 )
 from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
-from tasks.social import post_social_summaries
+from tasks.social import enabled_channels, post_social_summaries
 from tasks.validate import validate_feed, validate_history
 
 
@@ -69,6 +83,11 @@ def _effects(settings: Settings) -> publication.Effects:
             ledger, etag, entry_id, step, settings, **fields
         ),
         release=lambda ledger, etag, entry_id: release(ledger, etag, entry_id, settings),
+        tell=lambda subject, body: tell_operators((subject, body), settings),
+        keep=lambda entry, object_tags: keep_daily_feed(entry, object_tags, settings),
+        post=lambda entry: post_social_summaries(
+            pd.DataFrame(entry.changes), date.fromisoformat(entry.as_of), settings
+        ),
     )
 
 
@@ -78,6 +97,7 @@ def _recorded(summary: UpdateSummary, finished: publication.Finished) -> tuple[L
     summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
     summary.message_id = finished.message_id or summary.message_id
     summary.warnings += finished.warnings
+    summary.notes += finished.notes
     return finished.ledger, finished.etag
 
 
@@ -268,15 +288,19 @@ def update_steps(
         return _reported(summary)
 
     archive_previous_day(history.schools, as_of, settings)  # first run of a new day: keep yesterday's page
+    entry = entry.planned(
+        writes,
+        outputs.subject,
+        outputs.message,
+        notice=pipeline.season_notice(result, as_of),  # the calendar closed a season: told, not asked
+        daily_feed=archive.daily_feed_key(as_of, feed.kind),
+        posts=outputs.notifies and bool(enabled_channels(settings)),
+    )
     try:
-        ledger, etag = claim(ledger, etag, entry.planned(writes, outputs.subject, outputs.message), settings)
+        ledger, etag = claim(ledger, etag, entry, settings)
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
     _recorded(summary, publication.finish(ledger, etag, entry.id, writes, settings.tags, _effects(settings)))
-    if notice := pipeline.season_notice(result, as_of):  # the calendar closed a season: told, not asked
-        summary.notes.append(tell_operators(notice, settings))
-    keep_daily_feed(fetched, feed.kind, as_of, settings)
-    summary.notes += post_social_summaries(result.changes if outputs.notifies else None, as_of, settings)
     return _reported(summary)
 
 

@@ -14,9 +14,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import archive, pipeline, render
-from cps_covid.io import aws, cloudfront, district, s3
-from cps_covid.publish_plan import same_content
+from cps_covid import archive, pipeline, publication, render
+from cps_covid.io import aws, cloudfront, s3
+from cps_covid.ledger import Entry
 from cps_covid.settings import Settings
 
 
@@ -74,14 +74,10 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
 
 
 @task(name="Keep the day's raw feed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def keep_daily_feed(fetched: district.Fetched, kind: str, as_of: date, settings: Settings) -> str | None:
-    """``data/daily-json/<as_of>.json``: the day's latest raw feed, so at midnight it holds yesterday's."""
-    bucket = s3.bucket_of(settings)
-    key = archive.daily_feed_key(as_of, kind)
-    etag = s3.etag_of(bucket, key)
-    if same_content(fetched.body, etag):
-        return None
-    tags = dict(settings.tags) | {"as-of": as_of.isoformat(), "source-sha256": fetched.sha256[:16]}
-    written = bucket.put(key, fetched.body, content_type=archive.daily_feed_type(kind), tags=tags, if_match=etag)
-    get_run_logger().info("Kept the raw feed as %s, version %s", key, written.version_id)
+def keep_daily_feed(entry: Entry, tags: dict[str, str], settings: Settings) -> str | None:
+    """``data/daily-json/<as_of>.json``: the day's latest raw feed, so at midnight it holds yesterday's
+    (a step of the update's publication, ``publication.keep_feed``)."""
+    key = publication.keep_feed(s3.bucket_of(settings), entry, tags)
+    if key:
+        get_run_logger().info("Kept the raw feed of update %s as %s", entry.id, key)
     return key

@@ -102,3 +102,34 @@ def feeds(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("CPS_COVID_FETCH_BACKOFF_SECONDS", "0.05")
         monkeypatch.setenv("CPS_COVID_FETCH_TIMEOUT_SECONDS", "5")
         yield server
+
+
+X_KEYS = {"api_key": "ck", "api_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
+FB_PAGE = "2048000000001"
+FB_KEYS = {"page_access_token": "EAAB-page", "app_secret": "app-secret"}
+
+
+@pytest.fixture
+def channels(aws, feeds, monkeypatch: pytest.MonkeyPatch):
+    """Both social channels on, pointed at loopback stand-ins; their credentials only in Secret blocks."""
+    import uuid
+
+    from prefect.blocks.system import Secret
+    from standins.social_servers import GraphApiStandIn, XApiStandIn
+
+    blocks = {"x": f"cps-covid-x-{uuid.uuid4().hex[:8]}", "facebook": f"cps-covid-fb-{uuid.uuid4().hex[:8]}"}
+    Secret(value=X_KEYS).save(blocks["x"], overwrite=True)
+    Secret(value=FB_KEYS).save(blocks["facebook"], overwrite=True)
+    with XApiStandIn(*X_KEYS.values()) as x, GraphApiStandIn(FB_PAGE, **FB_KEYS) as graph:
+        for name, value in {
+            "SOCIAL_X_ENABLED": "true",
+            "SOCIAL_FACEBOOK_ENABLED": "true",
+            "X_SECRET_BLOCK": blocks["x"],
+            "FACEBOOK_SECRET_BLOCK": blocks["facebook"],
+            "X_API_URL": x.url,
+            "FACEBOOK_GRAPH_URL": graph.graph_url,
+            "FACEBOOK_PAGE_ID": FB_PAGE,
+            "SOCIAL_TIMEOUT_SECONDS": "1",
+        }.items():
+            monkeypatch.setenv(f"CPS_COVID_{name}", value)
+        yield x, graph

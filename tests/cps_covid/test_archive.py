@@ -74,3 +74,5 @@ def test_keys_follow_the_old_layout() -> None:
     assert archive.page_key(date(2021, 9, 22)) == "historical/2021-09-22-cases.html"
     assert archive.daily_feed_key(date(2021, 9, 22), "health-api-json") == "data/daily-json/2021-09-22.json"
     assert archive.daily_feed_key(date(2021, 9, 22), "case-list-csv") == "data/daily-json/2021-09-22.csv"
+    assert archive.daily_feed_type("data/daily-json/2021-09-22.csv").startswith("text/csv")
+    assert archive.daily_feed_type("data/daily-json/2021-09-22.json") == "application/json"

@@ -77,8 +77,11 @@ def test_a_blank_carry_over_is_refused_naming_file_column_and_what_to_fill_in(ma
     assert "fill it in (for a season that ended on the file's last day it is each school's gTotal)" in message
 
 
-def test_drift_without_a_carry_over_is_never_published_as_a_correction(make_schools, make_totals) -> None:
-    """BLAIR in the 2021 spring files: gTotal 1, its day columns 2, no carry-over column."""
+def test_drift_without_a_carry_over_is_kept_reported_and_never_published_as_a_correction(
+    make_schools, make_totals
+) -> None:
+    """BLAIR in the 2021 spring files: gTotal 1, its day columns 2, no carry-over column. No column is added (the
+    front end reads ``newFormatTest.csv`` by row position): gTotal stays as the district confirmed it."""
     old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [0] * 10})
     old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
     feed = pipeline.Feed("health-api-json", make_totals(**{"610087": 1}), [])  # the history's own total
@@ -87,15 +90,14 @@ def test_drift_without_a_carry_over_is_never_published_as_a_correction(make_scho
 
     assert result.changes.empty and result.added_cases == 0
     assert "correction" not in [e.tag for e in result.events]
-    drift = [str(e) for e in result.events if e.tag == "drift-repair"]
-    assert drift == [
-        "[drift-repair] DISTRICT (*): carry-over column drift added: the history has none, so it holds what the day "
-        "columns count beyond gTotal, and the season total the source confirms stays where it was",
-        "[drift-repair] SCHOOL 610087 (610087): day columns sum to 2 but gTotal was 1; gTotal set to 2 "
-        "and drift from 0 to 1, season total unchanged",
+    assert [str(e) for e in result.events if e.tag.startswith("drift")] == [
+        "[drift-kept] SCHOOL 610087 (610087): day columns sum to 2 but gTotal is 1; gTotal kept as the district "
+        "confirmed it (the history has no carry-over column to hold the difference: the first season close moves "
+        "it there)"
     ]
+    assert set(result.schools.columns) - set(old.columns) == {"21Total", "20210211"}  # the migration's, the day's
     blair = result.schools.set_index(SCHOOL_ID).loc["610087"]
-    assert (blair[GTOTAL], blair[merge.DRIFT_CARRY_OVER]) == (2, 1)  # season total still 1, as the source says
+    assert blair[GTOTAL] == 1 and result.kept_drift == {"610087": -1}
     publication = pipeline.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
     assert publication.message is None and pipeline.PAGE_KEY not in publication.objects
 
@@ -103,11 +105,52 @@ def test_drift_without_a_carry_over_is_never_published_as_a_correction(make_scho
         pipeline.Feed("health-api-json", make_totals(**{"610087": 2}), []), read(result.schools), date(2021, 2, 12)
     )
     assert later.changes["new_cases"].tolist() == [1]  # the district's next case, counted once
-    assert "correction" not in [e.tag for e in later.events] and "drift-repair" not in [e.tag for e in later.events]
+    assert "correction" not in [e.tag for e in later.events]
+    assert later.kept_drift == {"610087": -1}  # kept again, never grown
     message = render.message(
         later.changes, later.day_cases(), date(2021, 2, 12), pd.Timestamp("2021-02-12"), "x", later.corrections
     )
     assert "Corrections" not in message
+
+
+def test_kept_drift_moves_onto_the_carry_over_the_first_season_close_adds(make_schools, make_totals) -> None:
+    old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [3] * 10})
+    old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
+    reset = pipeline.Feed("health-api-json", make_totals(**{"609772": 1}), [])
+
+    result = pipeline.apply(reset, read(old), date(2021, 2, 11), new_season="SY2021")
+
+    blair = result.schools.set_index(SCHOOL_ID).loc["610087"]
+    assert (blair[GTOTAL], blair["SY2021"]) == (2, 2)  # the day columns' 2 now, the season the district said: 0
+    assert result.kept_drift == {} and "drift-repair" in [e.tag for e in result.events]
+
+
+def test_a_published_table_with_new_drift_is_refused(make_schools, make_totals) -> None:
+    """The kept drift is allowed exactly: the published check still catches drift the merge would create."""
+    old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [0] * 10})
+    old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
+    result = pipeline.apply(
+        pipeline.Feed("health-api-json", make_totals(**{"610087": 1}), []), read(old), date(2021, 2, 11)
+    )
+    result.kept_drift = {}
+    with pytest.raises(InputError, match="counted_total"):
+        pipeline.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
+
+
+def test_totals_dates_the_per_school_table_lacks_are_named_every_one(make_schools) -> None:
+    """The 2021-03-28 file: CPStotals.csv had 24 dates the per-school table had no column for."""
+    schools = spring_2021(make_schools)
+    totals = merge.district_totals(
+        make_schools(DAYS, {"609772": [0] * 9 + [1], "610212": [1] + [0] * 9}, carry_overs={})
+    )
+    extra = pd.DataFrame({"date": [20210211, 20210212], "daily": [3, 0], "running": [5, 5]})
+    totals = pd.concat([totals, extra], ignore_index=True).fillna(0)
+
+    hist = pipeline.read_history(history.csv_bytes(schools), history.csv_bytes(totals), NAMES)
+
+    (dropped,) = [e for e in hist.events if e.tag == "totals-dates-dropped"]
+    assert "2 date(s) that allCpsCovidData.csv has no day column for: 20210211, 20210212" in str(dropped)
+    assert any("20210211, 20210212" in w for w in hist.warnings)
 
 
 def test_a_new_season_name_the_history_has_is_refused_listing_its_carry_overs(make_schools, make_totals) -> None:

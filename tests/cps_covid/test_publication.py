@@ -32,6 +32,10 @@ PLANNED = {
 }
 SUBJECT, MESSAGE = "CPS COVID update: 22 new cases (Sep. 23, 2021)", "New cases: 22"
 TAGS = {"lifecycle": "true"}
+ENTRY_ID = "2021-09-23-183500-aa"
+RAW_KEY, RAW = f"raw/{ENTRY_ID}.csv", b'"CPS School ID"\n"609772"\n'
+DAILY_FEED = "data/daily-json/2021-09-23.csv"
+NOTICE = ("cps-covid: season SY2122 closed by the calendar", "SY2223 starts 2022-08-18")
 
 
 class Killed(BaseException):
@@ -85,24 +89,43 @@ class World:
     storage: MemoryStorage = field(default_factory=CrashingStorage)
     cdn: FakeCdn = field(default_factory=FakeCdn)
     topic: FakeTopic = field(default_factory=FakeTopic)
+    operators: FakeTopic = field(default_factory=FakeTopic)
+    posts: list[list[dict]] = field(default_factory=list)
+    """What reached the social channels: the changes of each post."""
     kill_in_cdn: bool = False
     kill_after_sns: bool = False
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        for key, body in SEEDED.items():
+        for key, body in {**SEEDED, RAW_KEY: RAW}.items():
             self.storage.put(key, body, content_type="text/csv", tags=TAGS)
         if isinstance(self.storage, CrashingStorage):
             self.storage.puts = 0
 
     def effects(self) -> Effects:
-        on = Effects.on(self.storage, self._invalidate, self._notify)
+        on = Effects.on(self.storage, self._invalidate, self._notify, self._tell, self._post)
 
         def publish(writes: list[PlannedWrite], tags: dict[str, str]) -> list[Written]:
             self.calls.append("publish")
             return on.publish(writes, tags)
 
-        return Effects(publish, on.invalidate, on.notify, on.record, on.release)
+        def keep(entry: Entry, tags: dict[str, str]) -> str | None:
+            self.calls.append("keep")
+            return on.keep(entry, tags)
+
+        return Effects(publish, on.invalidate, on.notify, on.record, on.release, on.tell, keep, on.post)
+
+    def _tell(self, subject: str, body: str) -> str:
+        self.calls.append("tell")
+        return f"operators told (message {self.operators.publish(subject, body)}): {subject}"
+
+    def _post(self, entry: Entry) -> list[str]:
+        """As ``tasks.social``: each channel keeps its own state per update, so a second call posts nothing."""
+        self.calls.append("post")
+        if entry.changes in self.posts:
+            return []
+        self.posts.append(entry.changes)
+        return [f"[social] x: posted {len(self.posts)}"]
 
     def _invalidate(self, paths: list[str], reference: str) -> str:
         self.calls.append("invalidate")
@@ -131,11 +154,16 @@ class World:
         return ledger_store.read(self.storage)[0]
 
 
-def claimed_entry(writes: list[PlannedWrite], message: str | None = MESSAGE) -> Entry:
-    return make_entry("2021-09-23-183500-aa").planned(writes, SUBJECT if message else None, message)
+def claimed_entry(writes: list[PlannedWrite], message: str | None = MESSAGE, follow_ups: bool = False) -> Entry:
+    entry = make_entry(ENTRY_ID, changes=[{"School": "ADDAMS", "CPS_School_ID": "609772", "new_cases": 1}])
+    if not follow_ups:
+        return entry.planned(writes, SUBJECT if message else None, message)
+    return entry.planned(
+        writes, SUBJECT if message else None, message, notice=NOTICE, daily_feed=DAILY_FEED, posts=message is not None
+    )
 
 
-def new_run(world: World, message: str | None = MESSAGE) -> publication.Finished | None:
+def new_run(world: World, message: str | None = MESSAGE, follow_ups: bool = False) -> publication.Finished | None:
     """A run as the flow makes one: resume an unfinished update, else (unless applied) claim and finish."""
     ledger, etag = ledger_store.read(world.storage)
     effects = world.effects()
@@ -144,17 +172,17 @@ def new_run(world: World, message: str | None = MESSAGE) -> publication.Finished
     if ledger.applied("aa", "2021-09-23") is not None:
         return None
     writes = world.planned_writes()
-    ledger, etag = publication.claim(world.storage, ledger, etag, claimed_entry(writes, message))
-    return publication.finish(ledger, etag, "2021-09-23-183500-aa", writes, TAGS, effects)
+    ledger, etag = publication.claim(world.storage, ledger, etag, claimed_entry(writes, message, follow_ups))
+    return publication.finish(ledger, etag, ENTRY_ID, writes, TAGS, effects)
 
 
-def assert_published_once_and_notified_at_most_once(world: World) -> None:
+def assert_published_once_and_notified_at_most_once(world: World, end: str = "notified") -> None:
     for key, (body, _) in PLANNED.items():
         assert world.body(key) == body
         written = [v for v in world.storage.versions[key] if v.body == body]
         assert len(written) == 1, f"{key} written {len(written)} times"
     (done,) = world.ledger().entries
-    assert done.step == "notified" and len(world.topic.sent) <= 1
+    assert done.step == end and done.finished and len(world.topic.sent) <= 1
     assert set(world.cdn.by_reference) == {done.id} and done.invalidation_id == "I1"
 
 
@@ -345,3 +373,110 @@ def test_objects_are_tagged_with_their_day_and_payload() -> None:
         "as-of": "2021-09-23",
         "source-sha256": "ab" * 8,
     }
+
+
+# The follow-ups (operators' season notice, the day's raw feed, the social posts): steps of the publication
+
+
+def assert_followed_up_exactly_once(world: World) -> None:
+    assert_published_once_and_notified_at_most_once(world, end="posted")
+    assert world.body(DAILY_FEED) == RAW and len(world.storage.versions[DAILY_FEED]) == 1
+    assert len(world.operators.sent) <= 1 and len(world.posts) == 1
+
+
+def test_a_full_run_with_follow_ups_tells_keeps_and_posts_once_each() -> None:
+    world = World()
+    finished = new_run(world, follow_ups=True)
+    assert world.calls == ["publish", "invalidate", "notify", "tell", "keep", "post"]
+    assert world.operators.sent == [NOTICE] and world.topic.sent == [(SUBJECT, MESSAGE)]
+    assert finished is not None and finished.notes == [
+        f"operators told (message M1): {NOTICE[0]}",
+        f"kept the day's raw feed as {DAILY_FEED}",
+        "[social] x: posted 1",
+    ]
+    assert_followed_up_exactly_once(world)
+    # claim, published, invalidated, notifying, notified, telling, told, kept, posted
+    assert len(world.storage.versions[LEDGER_KEY]) == 9
+    assert new_run(world, follow_ups=True) is None and world.calls.count("post") == 1  # applied: nothing again
+
+
+def test_an_entry_written_before_the_follow_ups_were_steps_ends_at_notified() -> None:
+    old = make_entry("old", step="notified")
+    assert old.finished and publication.next_step(old) is None and Ledger([old]).unfinished() is None
+
+
+@pytest.mark.parametrize(
+    ("stopped_at", "remaining"),
+    [
+        ("notified", ["tell", "keep", "post"]),
+        ("telling", ["keep", "post"]),
+        ("told", ["keep", "post"]),
+        ("kept", ["post"]),
+    ],
+)
+def test_resuming_after_the_mail_does_exactly_the_remaining_follow_ups(stopped_at: str, remaining: list[str]) -> None:
+    world = World()
+    writes = world.planned_writes()
+    world.effects().publish(writes, TAGS)
+    entry = claimed_entry(writes, follow_ups=True)
+    if stopped_at == "kept":
+        publication.keep_feed(world.storage, entry, TAGS)
+    ledger = Ledger([entry]).advanced(entry.id, stopped_at, invalidation_id=world.cdn.invalidate(entry.paths, entry.id))  # type: ignore[arg-type]
+    ledger_store.write(world.storage, ledger, None)
+    world.calls.clear()
+
+    finished = new_run(world, follow_ups=True)
+
+    assert world.calls == remaining
+    assert world.topic.sent == []  # the subscribers' mail was the earlier run's
+    assert_followed_up_exactly_once(world)
+    if stopped_at == "telling":  # it may or may not have reached the operators: never twice, and said so
+        assert world.operators.sent == [] and "never twice" in finished.warnings[0]
+    elif stopped_at == "notified":
+        assert world.operators.sent == [NOTICE]
+
+
+FOLLOW_UP_BOUNDARIES = {  # n-th write of a run with follow-ups killed before it happens
+    9: "recording notified (message sent)",
+    10: "recording telling",
+    11: "recording told (operators told)",
+    12: "the day's raw feed copy",
+    13: "recording kept (feed kept)",
+    14: "recording posted (posted)",
+}
+
+
+@pytest.mark.parametrize("kill_at", list(FOLLOW_UP_BOUNDARIES), ids=list(FOLLOW_UP_BOUNDARIES.values()))
+def test_a_run_killed_before_a_follow_up_is_finished_by_the_next_run_once(kill_at: int) -> None:
+    world = World()
+    world.storage.kill_at = kill_at  # type: ignore[attr-defined]
+    with pytest.raises(Killed):
+        new_run(world, follow_ups=True)
+    world.storage.kill_at = None  # type: ignore[attr-defined]
+
+    new_run(world, follow_ups=True)
+
+    assert_followed_up_exactly_once(world)
+    assert world.topic.sent == [(SUBJECT, MESSAGE)] and world.operators.sent == [NOTICE]
+
+
+def test_an_sns_refusal_of_the_notice_leaves_the_entry_at_notified_and_the_next_run_tells_once() -> None:
+    world = World()
+    world.operators.refuse = True
+    with pytest.raises(AwsCallFailed):
+        new_run(world, follow_ups=True)
+    assert world.ledger().entries[0].step == "notified" and world.operators.sent == []
+    world.operators.refuse, world.calls = False, []
+
+    new_run(world, follow_ups=True)
+
+    assert world.calls == ["tell", "keep", "post"] and world.operators.sent == [NOTICE]
+    assert_followed_up_exactly_once(world)
+
+
+def test_the_raw_feed_copy_is_read_back_from_the_archive_and_not_rewritten_when_it_holds_those_bytes() -> None:
+    world = World()
+    entry = claimed_entry(world.planned_writes(), follow_ups=True)
+    assert publication.keep_feed(world.storage, entry, TAGS) == DAILY_FEED
+    assert publication.keep_feed(world.storage, entry, TAGS) is None
+    assert len(world.storage.versions[DAILY_FEED]) == 1

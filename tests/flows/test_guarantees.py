@@ -18,6 +18,7 @@ from standins.fault_proxy import Fault, FaultProxy
 from cps_covid import merge, pipeline
 from cps_covid.ledger import LEDGER_KEY, Ledger
 from cps_covid.local.feed_server import Route
+from cps_covid.schema import HistoryLayout
 from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -174,7 +175,7 @@ def test_every_payload_is_archived_unchanged_with_its_source_and_the_ledger_says
     assert raw["Metadata"]["source-url"] == feeds.url("/feed.csv") and "fetched-at" in raw["Metadata"]
     assert summary["raw_key"].startswith("raw/") and summary["source_sha256"] in summary["raw_key"]
     (entry,) = ledger(aws).entries
-    assert (entry.raw_key, entry.step, entry.as_of) == (summary["raw_key"], "notified", "2021-09-23")
+    assert (entry.raw_key, entry.step, entry.as_of) == (summary["raw_key"], "kept", "2021-09-23")
     assert entry.versions[pipeline.SCHOOLS_KEY] == next(
         w["version_id"] for w in summary["written"] if w["key"] == pipeline.SCHOOLS_KEY
     )
@@ -224,7 +225,7 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
     table = schools(aws).set_index("CPS_School_ID")
     assert table["20210923"].sum() == 22 and table.loc["609772", "gTotal"] == 6
     assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
-    assert all(e.step == "notified" for e in ledger(aws).entries)
+    assert all(e.finished and e.step == "kept" for e in ledger(aws).entries)
     assert b"ADDAMS" in read(aws, pipeline.PAGE_KEY)
 
 
@@ -247,6 +248,54 @@ def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, mo
     assert subjects(aws) == []
     assert any("may not have reached subscribers" in w for w in summary["warnings"])
     assert_published_set_is_consistent(aws)
+
+
+RESET_FEED = b'"CPS School ID"\n"609772"\n"610212"\n'
+"""The district's totals reset on 2021-09-23: with a season starting that day in the calendar, the update closes
+SY2122 by itself and tells the operators; two new cases are mailed and posted."""
+
+
+@pytest.mark.parametrize(
+    ("boundary", "request_pattern", "body"),
+    [
+        (
+            "after the publication, before the season notice",
+            rf"PUT {BUCKET_PATH}state/ledger\.json",
+            '"step": "telling"',
+        ),
+        ("before the raw feed copy", rf"PUT {BUCKET_PATH}data/daily-json/2021-09-23\.csv", None),
+        ("before the social posts", rf"PUT {BUCKET_PATH}state/social/", None),
+    ],
+)
+def test_a_run_killed_before_a_follow_up_leaves_it_to_the_next_run_which_does_it_once(
+    aws, feeds, channels, proxy, monkeypatch, boundary, request_pattern, body
+) -> None:
+    x, graph = channels
+    monkeypatch.setenv("CPS_COVID_SOURCE_URL", feeds.route("/reset.csv", Route(RESET_FEED)))
+    monkeypatch.setenv("CPS_COVID_SEASONS", "SY2122:2021-08-30,SY2122B:2021-09-23")
+    holder: dict[str, subprocess.Popen] = {}
+    kill = Fault(
+        request_pattern, action="kill", body=body, on_kill=lambda: os.kill(holder["process"].pid, signal.SIGKILL)
+    )
+    proxy.add(kill)
+    holder["process"] = run_process(aws, {})
+    assert holder["process"].wait(timeout=300) == -signal.SIGKILL, boundary
+    assert kill.applied == 1 and subjects(aws) == ["CPS COVID update: 2 new cases (Sep. 23, 2021)"]
+
+    monkeypatch.setenv("CPS_COVID_LEASE_SECONDS", "0")
+    state = run_update(as_of=AS_OF)
+
+    assert state.is_completed(), state.message
+    (entry,) = ledger(aws).entries
+    assert entry.step == "posted" and entry.finished
+    notices = [n["subject"] for n in aws.sent_notifications() if n["topic_arn"] == aws.alarm_topic_arn]
+    assert notices == ["cps-covid: the season was closed into SY2122 (Sep. 23, 2021), no action needed"]
+    kept = aws.client("s3").list_object_versions(Bucket=aws.bucket, Prefix="data/daily-json/")["Versions"]
+    assert [v["Key"] for v in kept] == ["data/daily-json/2021-09-23.csv"]
+    assert read(aws, "data/daily-json/2021-09-23.csv") == RESET_FEED
+    assert (len(x.posts), len(graph.posts)) == (1, 1)
+    assert subjects(aws) == ["CPS COVID update: 2 new cases (Sep. 23, 2021)"]  # the mail was the first run's
+    assert HistoryLayout.of(schools(aws).columns).carry_overs == ["preSY2122", "SY2122"]
 
 
 # 6. Concurrency

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from urllib.parse import parse_qs
 
 import pytest
-from prefect.blocks.system import Secret
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from standins.social_servers import Fault, GraphApiStandIn, XApiStandIn
+from standins.social_servers import Fault
 
 from cps_covid import social
 from flows.update import run_update
@@ -21,30 +18,7 @@ from flows.update import run_update
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 AS_OF = date(2021, 9, 23)
-X_KEYS = {"api_key": "ck", "api_secret": "cs", "access_token": "at", "access_token_secret": "ats"}
-PAGE = "2048000000001"
-FB_KEYS = {"page_access_token": "EAAB-page", "app_secret": "app-secret"}
-
-
-@pytest.fixture
-def channels(aws, feeds, monkeypatch) -> Iterator[tuple[XApiStandIn, GraphApiStandIn]]:
-    """Both channels on, pointed at loopback stand-ins; their credentials only in Secret blocks."""
-    blocks = {"x": f"cps-covid-x-{uuid.uuid4().hex[:8]}", "facebook": f"cps-covid-fb-{uuid.uuid4().hex[:8]}"}
-    Secret(value=X_KEYS).save(blocks["x"], overwrite=True)
-    Secret(value=FB_KEYS).save(blocks["facebook"], overwrite=True)
-    with XApiStandIn(*X_KEYS.values()) as x, GraphApiStandIn(PAGE, **FB_KEYS) as graph:
-        for name, value in {
-            "SOCIAL_X_ENABLED": "true",
-            "SOCIAL_FACEBOOK_ENABLED": "true",
-            "X_SECRET_BLOCK": blocks["x"],
-            "FACEBOOK_SECRET_BLOCK": blocks["facebook"],
-            "X_API_URL": x.url,
-            "FACEBOOK_GRAPH_URL": graph.graph_url,
-            "FACEBOOK_PAGE_ID": PAGE,
-            "SOCIAL_TIMEOUT_SECONDS": "1",
-        }.items():
-            monkeypatch.setenv(f"CPS_COVID_{name}", value)
-        yield x, graph
+PAGE = "2048000000001"  # the conftest's channels fixture's Facebook page
 
 
 def run(**parameters):
