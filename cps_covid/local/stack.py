@@ -110,12 +110,18 @@ def cron_for(minutes_per_day: float) -> str:
     raise ValueError(f"minutes per day {minutes_per_day:g}: choose a number that divides an hour (1, 2, 5, 0.5...)")
 
 
+TICK_INTO_DAY = 1 / 6
+"""Where in each replayed day the cron ticks: a run started a few seconds early still fetches its own day's
+feed, and one started late still has most of the day to fetch it (each updates its scheduled day)."""
+
+
 def replay_clock(first_day: date, minutes_per_day: float, now: datetime, margin_seconds: float = 20) -> ReplayClock:
-    """``first_day`` starts at the first cron tick after ``now + margin`` (the deploy's time), so cron runs and
-    the feed agree on each day; ticks before it replay ``first_day`` too."""
+    """``first_day`` starts a sixth of a day before the first cron tick after ``now + margin`` (the deploy's
+    time), so each cron tick falls inside the day it is named for and the feed shows that day whenever the run
+    fetches it; ticks before it replay ``first_day`` too."""
     period = minutes_per_day * 60
     ticks = math.ceil((now.timestamp() + margin_seconds) / period)
-    return ReplayClock(first_day, datetime.fromtimestamp(ticks * period, UTC), minutes_per_day)
+    return ReplayClock(first_day, datetime.fromtimestamp(ticks * period - period * TICK_INTO_DAY, UTC), minutes_per_day)
 
 
 # --- the supervisor ---------------------------------------------------------------------------------------

@@ -244,7 +244,7 @@ def test_drift_is_never_published(real_schools):
     unrepaired = merge.MergeResult(
         schools=real_schools, day="20210922", changes=pd.DataFrame({"new_cases": pd.Series(dtype="int64")})
     )
-    with pytest.raises(ValidationFailed, match=r"on gTotal, day_sum failed .*row 38: .*BLAIR"):
+    with pytest.raises(ValidationFailed, match=r"on gTotal, counted_total failed .*row 38: .*BLAIR"):
         pipeline.build_publication(unrepaired, date(2021, 9, 22), UPDATED, "https://cpscovid.com")
 
 

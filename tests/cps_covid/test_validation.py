@@ -136,7 +136,7 @@ def test_warnings_do_not_fail_a_report(real_schools):
 def test_the_same_drift_fails_a_publication(real_schools):
     report = validate(history.school_checks(real_schools), "published_schools", "data/allCpsCovidData.csv")
     assert not report.success
-    assert [f.columns for f in report.failures] == [("gTotal", "day_sum")]
+    assert [f.columns for f in report.failures] == [("gTotal", "counted_total")]
     assert report.warnings == []
 
 

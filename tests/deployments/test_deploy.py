@@ -7,6 +7,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from prefect.deployments import run_deployment
 
 from cps_covid import deploy as deploying
 from cps_covid import pipeline
+from cps_covid.clock import ReplayClock
 from cps_covid.local.aws_emulator import Emulated, provision, seed_history
 from cps_covid.local.feed_server import FeedServer, Route
 from cps_covid.local.waiting import wait_for
@@ -176,6 +178,58 @@ def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
     assert [n["subject"] for n in emulated.sent_notifications() if n["topic_arn"] == emulated.topic_arn] == [
         "CPS COVID update: 22 new cases (Sep. 23, 2021)"
     ]
+
+
+def summary_day(flow_run_id: UUID) -> str:
+    """The day the run's body updated, as its summary artifact's headline says."""
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
+            key_filter=None,
+        ) or [None]
+    assert artifact is not None and isinstance(artifact.data, str)
+    return re.search(r"# CPS COVID update for (\d{4}-\d\d-\d\d)", artifact.data).group(1)
+
+
+def test_runs_scheduled_either_side_of_a_day_boundary_update_their_scheduled_days(worker) -> None:
+    """Through the worker, with a replay clock whose day 2021-09-22 ends at ``boundary``: a run scheduled a second
+    before it and started after it (late) still updates 2021-09-22; runs that start a second before and a second
+    after it (on time) update their own days. Each run's name, body and summary agree."""
+    boundary = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    clock = ReplayClock(date(2021, 9, 22), boundary - timedelta(minutes=60), 60)
+    late_boundary = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    late_clock = ReplayClock(date(2021, 9, 22), late_boundary - timedelta(minutes=60), 60)
+    cases = [  # (scheduled, its replay clock, the day it must update)
+        (late_boundary - timedelta(seconds=1), late_clock, "2021-09-22"),  # started seconds after its day ended
+        (boundary - timedelta(seconds=1), clock, "2021-09-22"),
+        (boundary + timedelta(seconds=1), clock, "2021-09-23"),
+    ]
+    runs = [
+        run_deployment(
+            "cps-covid-update/cps-covid-rerun",
+            parameters={"dry_run": True},
+            scheduled_time=scheduled,
+            job_variables={"env": {"CPS_COVID_REPLAY_CLOCK": str(replay)}},
+            timeout=0,
+        )
+        for scheduled, replay, _ in cases
+    ]
+    for flow_run, (scheduled, _, day) in zip(runs, cases, strict=True):
+        assert wait_for(
+            lambda run=flow_run: flow_run_state(run.id) in ("Completed", "Failed", "Crashed"),
+            what="the run",
+            timeout=240,
+        )
+        with get_client(sync_client=True) as client:
+            done = client.read_flow_run(flow_run.id)
+        assert done.state.is_completed(), done.state.message
+        assert done.name.startswith(f"update-{day} at "), (done.name, scheduled, done.start_time)
+        assert summary_day(flow_run.id) == day, (scheduled, done.start_time)
+    with get_client(sync_client=True) as client:
+        late = client.read_flow_run(runs[0].id)
+    assert late.start_time > late_boundary  # it really started after its day had ended
 
 
 def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:

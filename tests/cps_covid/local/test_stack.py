@@ -17,14 +17,18 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pandas as pd
 import pytest
 
+from cps_covid.local.season_replay import real_schools
 from cps_covid.local.stack import Stack, marked_processes
 from cps_covid.local.waiting import wait_for
+from cps_covid.render import date_label, subject
+from cps_covid.schema import SCHOOL_ID, day_column
 
 pytestmark = pytest.mark.slow  # a browser or the CLI in a subprocess
 
@@ -117,6 +121,45 @@ def cron_run(stack: Stack) -> dict:
         timeout=240,
         every=1,
     )
+
+
+def mails(stack: Stack) -> list[str]:
+    """The subjects of what the subscribers' topic sent, oldest first."""
+    with urllib.request.urlopen(f"{stack.moto_url}/moto-api/data.json", timeout=30) as answer:
+        topics = json.load(answer).get("sns", {}).get("Topic", [])
+    return [sent[2] for t in topics if not t["arn"].endswith("-alarms") for sent in t.get("sent_notifications", [])]
+
+
+REPLAYED = [date(2021, 9, 13) + timedelta(days=n) for n in range(5)]
+
+
+def test_every_replayed_day_is_published_on_its_own_day_and_mailed_under_it(stack: Stack, cron_run: dict) -> None:
+    """Five replayed days at 30 s a day, one cron run each (before the rerun below applies a day out of turn)."""
+
+    def days_completed() -> set[str] | None:
+        runs = api(
+            stack,
+            "/flow_runs/filter",
+            {
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+                "deployments": {"name": {"any_": ["cps-covid-update"]}},
+                "limit": 100,
+            },
+        )
+        named = {r["name"][len("update-") :][:10] for r in runs}
+        return named if {d.isoformat() for d in REPLAYED} <= named else None
+
+    wait_for(days_completed, what="a completed cron run for each of five replayed days", timeout=420, every=2)
+    with urllib.request.urlopen(f"{stack.moto_url}/{stack.bucket}/data/allCpsCovidData.csv", timeout=30) as answer:
+        published = pd.read_csv(answer, dtype={SCHOOL_ID: str}).set_index(SCHOOL_ID)
+    real = real_schools().set_index(SCHOOL_ID)
+    sent = mails(stack)
+    for day in REPLAYED:
+        column = day_column(day)
+        assert published[column].equals(real.loc[published.index, column]), f"{column} differs from the real file"
+        cases = int(real[column].clip(lower=0).sum())
+        on_day = [subject for subject in sent if f"({date_label(day)})" in subject]
+        assert on_day == ([subject(cases, day)] if cases else []), day
 
 
 def test_a_cron_run_updates_the_replayed_day_and_an_on_demand_rerun_completes(stack: Stack, cron_run: dict) -> None:
