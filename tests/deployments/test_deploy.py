@@ -185,51 +185,47 @@ def summary_day(flow_run_id: UUID) -> str:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        (artifact,) = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
-            key_filter=None,
-        ) or [None]
-    assert artifact is not None and isinstance(artifact.data, str)
-    return re.search(r"# CPS COVID update for (\d{4}-\d\d-\d\d)", artifact.data).group(1)
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    (summary,) = [a.data for a in artifacts if a.key == "update-summary"]
+    return re.search(r"# CPS COVID update for (\d{4}-\d\d-\d\d)", summary).group(1)
 
 
-def test_runs_scheduled_either_side_of_a_day_boundary_update_their_scheduled_days(worker) -> None:
-    """Through the worker, with a replay clock whose day 2021-09-22 ends at ``boundary``: a run scheduled a second
-    before it and started after it (late) still updates 2021-09-22; runs that start a second before and a second
-    after it (on time) update their own days. Each run's name, body and summary agree."""
-    boundary = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
-    clock = ReplayClock(date(2021, 9, 22), boundary - timedelta(minutes=60), 60)
-    late_boundary = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
-    late_clock = ReplayClock(date(2021, 9, 22), late_boundary - timedelta(minutes=60), 60)
-    cases = [  # (scheduled, its replay clock, the day it must update)
-        (late_boundary - timedelta(seconds=1), late_clock, "2021-09-22"),  # started seconds after its day ended
-        (boundary - timedelta(seconds=1), clock, "2021-09-22"),
-        (boundary + timedelta(seconds=1), clock, "2021-09-23"),
-    ]
-    runs = [
-        run_deployment(
-            "cps-covid-update/cps-covid-rerun",
-            parameters={"dry_run": True},
-            scheduled_time=scheduled,
-            job_variables={"env": {"CPS_COVID_REPLAY_CLOCK": str(replay)}},
-            timeout=0,
-        )
-        for scheduled, replay, _ in cases
-    ]
-    for flow_run, (scheduled, _, day) in zip(runs, cases, strict=True):
-        assert wait_for(
-            lambda run=flow_run: flow_run_state(run.id) in ("Completed", "Failed", "Crashed"),
-            what="the run",
-            timeout=240,
-        )
-        with get_client(sync_client=True) as client:
-            done = client.read_flow_run(flow_run.id)
-        assert done.state.is_completed(), done.state.message
-        assert done.name.startswith(f"update-{day} at "), (done.name, scheduled, done.start_time)
-        assert summary_day(flow_run.id) == day, (scheduled, done.start_time)
+@pytest.mark.parametrize(
+    ("boundary_in", "scheduled_from_boundary", "day"),
+    [
+        (-5, -1, "2021-09-22"),  # scheduled a second before the boundary, started seconds after it (late)
+        (6, -1, "2021-09-22"),  # started a second before the boundary, on time
+        (6, 1, "2021-09-23"),  # started a second after it, on time
+    ],
+    ids=["late-after-the-boundary", "a-second-before", "a-second-after"],
+)
+def test_runs_scheduled_either_side_of_a_day_boundary_update_their_scheduled_days(
+    worker, boundary_in: int, scheduled_from_boundary: int, day: str
+) -> None:
+    """Through the worker, with a replay clock whose day 2021-09-22 ends at ``boundary`` (one run at a time: the
+    rerun deployment's concurrency limit cancels a second). Each run's name, body and summary name its scheduled
+    day, whenever it started."""
+    boundary = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=boundary_in)
+    replay = ReplayClock(date(2021, 9, 22), boundary - timedelta(minutes=60), 60)
+    scheduled = boundary + timedelta(seconds=scheduled_from_boundary)
+    flow_run = run_deployment(
+        "cps-covid-update/cps-covid-rerun",
+        parameters={"dry_run": True},
+        scheduled_time=scheduled,
+        job_variables={"env": {"CPS_COVID_REPLAY_CLOCK": str(replay)}},
+        timeout=0,
+    )
+    final = ("Completed", "Failed", "Crashed", "Cancelled")
+    assert wait_for(lambda: flow_run_state(flow_run.id) in final, what="the run", timeout=240)
     with get_client(sync_client=True) as client:
-        late = client.read_flow_run(runs[0].id)
-    assert late.start_time > late_boundary  # it really started after its day had ended
+        done = client.read_flow_run(flow_run.id)
+    assert done.state.is_completed(), done.state.message
+    assert done.name.startswith(f"update-{day} at "), (done.name, scheduled, done.start_time)
+    assert summary_day(flow_run.id) == day, (scheduled, done.start_time)
+    if boundary_in < 0:
+        assert done.start_time > boundary  # it really started after its scheduled day had ended
 
 
 def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:
