@@ -148,7 +148,8 @@ def keep_feed(storage: Storage, entry: Entry, tags: dict[str, str]) -> str | Non
     if current is not None and current.body == raw.body:
         return None
     content_type = daily_feed_type(entry.daily_feed)
-    storage.put(entry.daily_feed, raw.body, content_type=content_type, tags=tags, if_match=current and current.etag)
+    etag = current.etag if current is not None else None
+    storage.put(entry.daily_feed, raw.body, content_type=content_type, tags=tags, if_match=etag)
     return entry.daily_feed
 
 
