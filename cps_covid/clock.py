@@ -68,7 +68,7 @@ def zone(timezone: str) -> ZoneInfo:
         raise ClockError(f"timezone {timezone!r} is not a tz database name (e.g. America/Chicago)") from None
 
 
-def today(replay_clock: str, now: datetime, timezone: str = "UTC") -> date:
+def today(replay_clock: str, now: datetime, timezone: str) -> date:
     """The day at the instant ``now`` in ``timezone``, or the replayed day when a replay clock is set."""
     return ReplayClock.parse(replay_clock).day(now) if replay_clock else now.astimezone(zone(timezone)).date()
 

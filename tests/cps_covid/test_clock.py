@@ -12,7 +12,7 @@ START = datetime(2026, 12, 2, 0, 30, tzinfo=UTC)
 
 
 def test_without_a_replay_clock_it_is_today_in_the_timezone() -> None:
-    assert today("", START) == date(2026, 12, 2)
+    assert today("", START, "UTC") == date(2026, 12, 2)
     assert today("", START, "America/Chicago") == date(2026, 12, 1)  # 00:30 UTC is 18:30 the day before
 
 
@@ -51,11 +51,11 @@ def test_with_a_replay_clock_the_scheduled_instant_picks_the_replayed_day() -> N
 
 def test_the_replayed_day_advances_one_day_per_period_and_never_runs_before_its_first_day() -> None:
     spec = "2021-09-13@2026-12-02T00:30:00Z/2"
-    assert today(spec, START - timedelta(minutes=5)) == date(2021, 9, 13)
-    assert today(spec, START) == date(2021, 9, 13)
-    assert today(spec, START + timedelta(minutes=1, seconds=59)) == date(2021, 9, 13)
-    assert today(spec, START + timedelta(minutes=2)) == date(2021, 9, 14)
-    assert today(spec, START + timedelta(minutes=21)) == date(2021, 9, 23)
+    assert today(spec, START - timedelta(minutes=5), "UTC") == date(2021, 9, 13)
+    assert today(spec, START, "UTC") == date(2021, 9, 13)
+    assert today(spec, START + timedelta(minutes=1, seconds=59), "UTC") == date(2021, 9, 13)
+    assert today(spec, START + timedelta(minutes=2), "UTC") == date(2021, 9, 14)
+    assert today(spec, START + timedelta(minutes=21), "UTC") == date(2021, 9, 23)
 
 
 def test_a_clock_reads_back_as_it_is_written() -> None:

@@ -301,15 +301,20 @@ BOUNDARIES = {  # n-th write of a run killed before it happens: what it had done
 }
 
 
-@pytest.mark.parametrize("kill_at", list(BOUNDARIES), ids=list(BOUNDARIES.values()))
-def test_a_run_killed_before_any_write_is_finished_by_the_next_run(kill_at: int) -> None:
+def killed_then_run_again(kill_at: int, follow_ups: bool = False) -> World:
+    """A run killed before its ``kill_at``-th write, then the next run, on one world."""
     world = World()
     world.storage.kill_at = kill_at  # type: ignore[attr-defined]
     with pytest.raises(Killed):
-        new_run(world)
+        new_run(world, follow_ups=follow_ups)
     world.storage.kill_at = None  # type: ignore[attr-defined]
+    new_run(world, follow_ups=follow_ups)
+    return world
 
-    new_run(world)
+
+@pytest.mark.parametrize("kill_at", list(BOUNDARIES), ids=list(BOUNDARIES.values()))
+def test_a_run_killed_before_any_write_is_finished_by_the_next_run(kill_at: int) -> None:
+    world = killed_then_run_again(kill_at)
 
     assert_published_once_and_notified_at_most_once(world)
     assert world.topic.sent == [(SUBJECT, MESSAGE)]  # killed before notifying was recorded: sent by the next run
@@ -448,13 +453,7 @@ FOLLOW_UP_BOUNDARIES = {  # n-th write of a run with follow-ups killed before it
 
 @pytest.mark.parametrize("kill_at", list(FOLLOW_UP_BOUNDARIES), ids=list(FOLLOW_UP_BOUNDARIES.values()))
 def test_a_run_killed_before_a_follow_up_is_finished_by_the_next_run_once(kill_at: int) -> None:
-    world = World()
-    world.storage.kill_at = kill_at  # type: ignore[attr-defined]
-    with pytest.raises(Killed):
-        new_run(world, follow_ups=True)
-    world.storage.kill_at = None  # type: ignore[attr-defined]
-
-    new_run(world, follow_ups=True)
+    world = killed_then_run_again(kill_at, follow_ups=True)
 
     assert_followed_up_exactly_once(world)
     assert world.topic.sent == [(SUBJECT, MESSAGE)] and world.operators.sent == [NOTICE]
