@@ -30,10 +30,11 @@ WORKDIR /app
 COPY cps_covid/ /app/cps_covid/
 COPY flows/ /app/flows/
 COPY tasks/ /app/tasks/
+COPY cli/ /app/cli/
 COPY expectations/ /app/expectations/
 COPY data/ /app/data/
 COPY prefect.yaml pyproject.toml /app/
-RUN printf '#!/opt/venv/bin/python\nimport sys\nfrom cps_covid.cli import main\nsys.exit(main())\n' > /opt/venv/bin/cps-covid \
+RUN printf '#!/opt/venv/bin/python\nimport sys\nfrom cli.main import main\nsys.exit(main())\n' > /opt/venv/bin/cps-covid \
  && chmod 755 /opt/venv/bin/cps-covid \
  && /opt/venv/bin/python -m compileall -q /app
 

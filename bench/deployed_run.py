@@ -41,9 +41,9 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from cps_covid import deploy
-    from cps_covid.local.aws_emulator import provision, seed_history
-    from cps_covid.local.worker import prefect_worker
+    from cps_covid.operations import deploy
+    from local.aws_emulator import provision, seed_history
+    from local.worker import prefect_worker
 
     section = Section(
         "deployed_run",

@@ -84,8 +84,8 @@ def tasks_replaced(kind: type[Timed], record: Record) -> Iterator[None]:
 
 def fresh_account(endpoint: str) -> None:
     """Empty the emulator, provision the bucket, CDN and topic again and seed the real 2021-09-22 history."""
-    from cps_covid.local.aws_emulator import Emulated, provision, seed_history
-    from cps_covid.local.demo import HISTORY_DIR
+    from local.aws_emulator import Emulated, provision, seed_history
+    from local.demo import HISTORY_DIR
 
     Emulated(endpoint, "", "", "").reset()
     emulated = provision(endpoint)
@@ -141,7 +141,7 @@ def main() -> int:
 
     from prefect.logging import disable_run_logger
 
-    from cps_covid.local.demo import AS_OF
+    from local.demo import AS_OF
 
     retries = RetryCounter()
     client_log = logging.getLogger("prefect.client")

@@ -62,7 +62,7 @@ def _started_and_imported(statement: str, env: dict[str, str]) -> float:
 
 def import_times(rounds: int) -> dict[str, list[float]]:
     env = child_environment()
-    statements = {"flow": "import flows.update", "baseline": BASELINE, "cli": "import cps_covid.cli"}
+    statements = {"flow": "import flows.update", "baseline": BASELINE, "cli": "import cli.main"}
     for statement in statements.values():  # writes the project's bytecode once, untimed
         _started_and_imported(statement, env)
     times: dict[str, list[float]] = {name: [] for name in statements}
@@ -98,9 +98,9 @@ def import_breakdown(env: dict[str, str]) -> list[tuple[str, float]]:
 def _flow_servers() -> tuple:
     from contextlib import ExitStack
 
-    from cps_covid.local.aws_emulator import moto_server
-    from cps_covid.local.demo import FEED_FILE, FEEDS_DIR
-    from cps_covid.local.feed_server import FeedServer, Route
+    from local.aws_emulator import moto_server
+    from local.demo import FEED_FILE, FEEDS_DIR
+    from local.feed_server import FeedServer, Route
 
     stack = ExitStack()
     endpoint = stack.enter_context(moto_server())
@@ -114,7 +114,7 @@ def _flow_servers() -> tuple:
 
 
 def _start_api(home: Path) -> tuple[object, str, float]:
-    from cps_covid.local.prefect_server import prefect_server
+    from local.prefect_server import prefect_server
 
     started = time.perf_counter()
     context = prefect_server(home, settings=SERVER_SETTINGS)
@@ -287,7 +287,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
     )
     rows.append(
         {
-            "what": "start + import cps_covid.cli (the console script)",
+            "what": "start + import cli.main (the console script)",
             "time": seconds(min(imports["cli"])),
             "notes": "nothing heavy until a command needs it",
         }

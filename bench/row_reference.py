@@ -7,7 +7,7 @@ recompute that school's 7/14/21-day windows from its own cells; new schools
 appended with ``.loc[len(df)]``, then moved to their place by name; the district totals built day by day; the
 transposed file with ``DataFrame.transpose``. It applies the project's rules
 (calendar-day windows, gap days, drift repair, corrections, carry-overs), so
-its output must equal ``cps_covid.merge`` exactly: the benchmark checks that
+its output must equal ``cps_covid.rules.merge`` exactly: the benchmark checks that
 before it reports a time.
 """
 
@@ -17,8 +17,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from cps_covid.merge import Event, MergeResult
-from cps_covid.schema import (
+from cps_covid.rules.merge import Event, MergeResult
+from cps_covid.rules.schema import (
     ADMINISTRATIVE_ID,
     GTOTAL,
     LATITUDE,
@@ -136,7 +136,7 @@ def apply_feed_by_rows(
     profiles: pd.DataFrame | None = None,
     ignore_ids: frozenset[str] = frozenset(),
 ) -> MergeResult:
-    """``cps_covid.merge.apply_feed`` one school at a time."""
+    """``cps_covid.rules.merge.apply_feed`` one school at a time."""
     season_totals: dict[str, int] = {}
     names: dict[str, object] = {}
     for _, row in totals.iterrows():

@@ -38,7 +38,7 @@ def _warm_up(synthetic: Synthetic) -> None:
 
     import pandas as pd
 
-    from cps_covid import history, merge
+    from cps_covid.rules import history, merge
 
     with synthetic.history.open("rb") as lines:
         head = b"".join(islice(lines, 6))
@@ -54,8 +54,8 @@ def project(folder: Path) -> dict:
     import pandas as pd
 
     from bench.synthetic import load
-    from cps_covid import history, merge
-    from cps_covid.pipeline import profiles_frame
+    from cps_covid.rules import history, merge
+    from cps_covid.rules.pipeline import profiles_frame
 
     synthetic = load(folder)
     _warm_up(synthetic)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cps_covid.schema import LEADING_COLUMNS, day_column
+from cps_covid.rules.schema import LEADING_COLUMNS, day_column
 
 FIRST_DAY = date(2015, 1, 1)
 SEASON_DAYS = 120

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 
-from cps_covid.alarms import alert_text, in_school_year
+from cps_covid.rules.alarms import alert_text, in_school_year
 from cps_covid.settings import Settings
 from tasks.alarms import alarm_once, publish_alarm
 

@@ -5,7 +5,7 @@ The ledger (``state/ledger.json``) makes it safe to rerun, to run twice at once
 and to kill at any point: a run claims the update before it publishes anything
 and records each step; the next run resumes an unfinished update (once its lease
 has expired) before it looks at a new feed. The steps after the claim are the
-state machine of ``cps_covid.publication``, run with this flow's tasks as its
+state machine of ``cps_covid.publishing.publication``, run with this flow's tasks as its
 side effects: the publication (objects, CDN, subscribers' mail) and its
 follow-ups (the operators' season notice, the day's raw feed copy, the social
 posts), each done once. See docs/crash-safety.md.
@@ -37,16 +37,17 @@ from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
-from cps_covid import archive, clock, pipeline, publication
 from cps_covid.errors import CpsCovidError
-from cps_covid.io.district import Fetched
-from cps_covid.io.s3 import StoredObject
-from cps_covid.ledger import Entry, Ledger
-from cps_covid.ledger_store import UpdateClaimedElsewhere
-from cps_covid.merge import MergeResult
-from cps_covid.publish_plan import PlannedWrite, plan_writes
+from cps_covid.publishing import publication
+from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
+from cps_covid.rules import archive, clock, pipeline
+from cps_covid.rules.ledger import Entry, Ledger
+from cps_covid.rules.merge import MergeResult
+from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
+from cps_covid.rules.summary import UpdateSummary
 from cps_covid.settings import Settings
-from cps_covid.summary import UpdateSummary
+from cps_covid.systems.district import Fetched
+from cps_covid.systems.s3 import StoredObject
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.archive import archive_previous_day, keep_daily_feed
 from tasks.fetch import fetch, look_up_new_schools

@@ -15,10 +15,10 @@ from datetime import date
 from prefect import flow, tags
 from prefect.states import State
 
-from cps_covid import clock
 from cps_covid.errors import CpsCovidError
+from cps_covid.rules import clock
+from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
-from cps_covid.summary import VaccinationSummary
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn

@@ -9,10 +9,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
-from cps_covid import alarms
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import aws, prefect_runs, s3, sns
+from cps_covid.rules import alarms
 from cps_covid.settings import Settings
+from cps_covid.systems import aws, prefect_runs, s3, sns
 
 
 @task(name="Claim the alarm", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)

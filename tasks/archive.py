@@ -14,10 +14,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import archive, pipeline, publication, render
-from cps_covid.io import aws, cloudfront, s3
-from cps_covid.ledger import Entry
+from cps_covid.publishing import publication
+from cps_covid.rules import archive, pipeline, render
+from cps_covid.rules.ledger import Entry
 from cps_covid.settings import Settings
+from cps_covid.systems import aws, cloudfront, s3
 
 
 def archive_previous_day(schools: pd.DataFrame, as_of: date, settings: Settings) -> list[str]:

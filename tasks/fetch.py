@@ -9,9 +9,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from cps_covid import pipeline
-from cps_covid.io import district
+from cps_covid.rules import pipeline
 from cps_covid.settings import Settings
+from cps_covid.systems import district
 from tasks.retrying import transient_only
 
 

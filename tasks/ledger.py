@@ -11,12 +11,12 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import ledger_store, publication
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import s3
-from cps_covid.io.district import Fetched
-from cps_covid.ledger import Entry, Ledger, Step
+from cps_covid.publishing import ledger_store, publication
+from cps_covid.rules.ledger import Entry, Ledger, Step
 from cps_covid.settings import Settings
+from cps_covid.systems import s3
+from cps_covid.systems.district import Fetched
 
 
 def raw_key(fetched: Fetched, now: datetime) -> str:

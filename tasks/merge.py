@@ -8,8 +8,8 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import merge, pipeline
-from cps_covid.ledger import Entry
+from cps_covid.rules import merge, pipeline
+from cps_covid.rules.ledger import Entry
 from cps_covid.settings import Settings
 from tasks.validate import guarded_validation
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import pipeline
-from cps_covid.io import aws, cloudfront, s3, sns
-from cps_covid.publication import NothingWritten, publish_writes
-from cps_covid.publish_plan import PlannedWrite
+from cps_covid.publishing.publication import NothingWritten, publish_writes
+from cps_covid.rules import pipeline
+from cps_covid.rules.publish_plan import PlannedWrite
 from cps_covid.settings import Settings
+from cps_covid.systems import aws, cloudfront, s3, sns
 
 __all__ = ["NothingWritten"]  # raised by publish_objects; defined with the state machine
 

@@ -11,10 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from cps_covid import clock
 from cps_covid.errors import CpsCovidError
+from cps_covid.rules import clock
+from cps_covid.rules.summary import RunSummary, UpdateSummary
 from cps_covid.settings import Settings
-from cps_covid.summary import RunSummary, UpdateSummary
 
 
 @task(name="Report the run", cache_policy=NO_CACHE)

@@ -16,10 +16,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import pipeline, social
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import facebook, s3, x_api
+from cps_covid.rules import pipeline, social
 from cps_covid.settings import Settings
+from cps_covid.systems import facebook, s3, x_api
 
 STATE_TYPE = "application/json"
 

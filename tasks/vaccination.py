@@ -14,14 +14,14 @@ import time
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid import history, pipeline, vaccination
 from cps_covid.errors import ConcurrentWriteError, InputError
-from cps_covid.io import district, s3
-from cps_covid.publication import PartlyWritten, publish_writes
-from cps_covid.publish_plan import PlannedWrite, plan_writes
-from cps_covid.schema import LEADING_COLUMNS
+from cps_covid.publishing.publication import PartlyWritten, publish_writes
+from cps_covid.rules import history, pipeline, vaccination
+from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
+from cps_covid.rules.schema import LEADING_COLUMNS
+from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.settings import Settings
-from cps_covid.summary import VaccinationSummary
+from cps_covid.systems import district, s3
 from tasks.publish import logged
 from tasks.validate import guarded_validation
 

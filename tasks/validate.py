@@ -11,12 +11,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from cps_covid import pipeline
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.io import s3
-from cps_covid.io.district import Fetched
+from cps_covid.rules import pipeline
+from cps_covid.rules.validation import ValidationFailed, ValidationReport, data_docs_page
 from cps_covid.settings import Settings
-from cps_covid.validation import ValidationFailed, ValidationReport, data_docs_page
+from cps_covid.systems import s3
+from cps_covid.systems.district import Fetched
 
 T = TypeVar("T")
 

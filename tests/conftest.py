@@ -26,7 +26,7 @@ SLOW_FIXTURES = {"prefect_api", "moto_endpoint", "aws", "image", "start_worker"}
 # that need the image stay where they are, so it builds meanwhile.
 LONGEST_FIRST = (
     "tests/deployments/test_school_year_deployed.py",
-    "tests/cps_covid/local/test_stack.py",
+    "tests/local/test_stack.py",
     "tests/flows/test_guarantees.py",
     "tests/flows/test_update.py",
     "tests/test_cli.py",
@@ -51,7 +51,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
-    from cps_covid.local.prefect_server import prefect_server
+    from local.prefect_server import prefect_server
 
     home = tmp_path_factory.mktemp("prefect-home")
     with prefect_server(home) as api_url:
@@ -68,7 +68,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from cps_covid.local.aws_emulator import moto_server
+    from local.aws_emulator import moto_server
 
     with moto_server() as endpoint:
         yield endpoint
@@ -79,7 +79,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
     """A fresh emulated account with the bucket seeded with the real 2021-09-22 history."""
     import urllib.request
 
-    from cps_covid.local.aws_emulator import provision, seed_history
+    from local.aws_emulator import provision, seed_history
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
     emulated = provision(moto_endpoint)
@@ -92,7 +92,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def feeds(monkeypatch: pytest.MonkeyPatch):
     """A loopback source serving the bundled 2021-09-23 feed and school profiles."""
-    from cps_covid.local.feed_server import FeedServer, Route
+    from local.feed_server import FeedServer, Route
 
     with FeedServer() as server:
         monkeypatch.setenv(

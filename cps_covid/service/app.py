@@ -26,11 +26,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cps_covid.io import sns
-from cps_covid.ratelimit import RateLimiter
-from cps_covid.service.logs import log_event
-from cps_covid.settings import Settings
-from cps_covid.subscription import (
+from cps_covid.rules.ratelimit import RateLimiter
+from cps_covid.rules.subscription import (
     ACCEPTED_MESSAGE,
     InvalidAddress,
     InvalidRequest,
@@ -41,6 +38,9 @@ from cps_covid.subscription import (
     normalise_address,
     subscription_state,
 )
+from cps_covid.service.logs import log_event
+from cps_covid.settings import Settings
+from cps_covid.systems import sns
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

@@ -47,9 +47,9 @@ def load_settings() -> Settings:
 
 def serve(host: str, port: int) -> int:
     """``cps-covid serve``: run until SIGINT/SIGTERM (ECS stops tasks with SIGTERM)."""
-    from cps_covid.io import aws
     from cps_covid.service.app import create_app
     from cps_covid.service.logs import configure, log_event
+    from cps_covid.systems import aws
 
     settings = load_settings()
     configure()
@@ -63,7 +63,7 @@ def serve(host: str, port: int) -> int:
 @contextmanager
 def running(app: Any, settings: Settings, host: str = "127.0.0.1") -> Iterator[str]:
     """The app on a free loopback port in a background thread (tests, demo); yields its base URL."""
-    from cps_covid.local.waiting import wait_for
+    from cps_covid.waiting import wait_for
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -18,8 +18,8 @@ import pytest
 
 from bench import container, flow_overhead, merge_vs_rows, row_reference, scale
 from bench.__main__ import main
-from cps_covid import history, merge
-from cps_covid.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS, day_column
+from cps_covid.rules import history, merge
+from cps_covid.rules.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS, day_column
 
 # --- part 1: the reference is an independent implementation, so it doubles as a check of the merge ----------
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cps_covid import history, pipeline
-from cps_covid.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS
+from cps_covid.rules import history, pipeline
+from cps_covid.rules.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from containers import IMAGE, locked
 
-from cps_covid.local.feed_server import FeedServer, Route
-from cps_covid.local.worker import prefect_worker
+from local.feed_server import FeedServer, Route
+from local.worker import prefect_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 

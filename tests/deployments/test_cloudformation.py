@@ -63,7 +63,7 @@ def test_task_role_policy_file_is_the_templates_policy() -> None:
 
 
 def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
-    from cps_covid.local.aws_emulator import Emulated
+    from local.aws_emulator import Emulated
 
     aws = Emulated(moto_endpoint, "", "", "")
     cfn = aws.client("cloudformation")
@@ -181,7 +181,7 @@ def test_subscriptions_task_role_policy_file_is_the_templates_and_only_subscribe
 
 
 def test_stack_creates_the_subscription_service_on_the_moto_server(moto_endpoint: str) -> None:
-    from cps_covid.local.aws_emulator import Emulated
+    from local.aws_emulator import Emulated
 
     aws = Emulated(moto_endpoint, "", "", "")
     ec2 = aws.client("ec2")
@@ -249,7 +249,7 @@ def test_stack_creates_the_subscription_service_on_the_moto_server(moto_endpoint
 
 
 def test_task_definition_file_registers_on_the_moto_server(moto_endpoint: str) -> None:
-    from cps_covid.local.aws_emulator import Emulated
+    from local.aws_emulator import Emulated
 
     values = {
         "${Image}": "cps-covid-etl:latest",

@@ -7,8 +7,8 @@ import time
 
 from containers import docker
 
-from cps_covid import pipeline
-from cps_covid.local.aws_emulator import Emulated, aws_environment
+from cps_covid.rules import pipeline
+from local.aws_emulator import Emulated, aws_environment
 
 
 def test_image_runs_as_a_non_root_user_without_baked_secrets(image: str) -> None:
@@ -36,8 +36,8 @@ def test_the_subscription_service_runs_in_the_same_image_read_only(image: str, m
     """What the ECS service runs: ``cps-covid serve`` in this image, root filesystem read-only."""
     import httpx
 
-    from cps_covid.local.prefect_server import free_port
-    from cps_covid.local.waiting import wait_for
+    from cps_covid.waiting import wait_for
+    from local.prefect_server import free_port
 
     emulated = Emulated(moto_endpoint, "", "", "")
     topic = emulated.client("sns").create_topic(Name="container-subscribers")["TopicArn"]

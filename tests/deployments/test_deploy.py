@@ -16,12 +16,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 
-from cps_covid import deploy as deploying
-from cps_covid import pipeline
-from cps_covid.clock import ReplayClock
-from cps_covid.local.aws_emulator import Emulated, provision, seed_history
-from cps_covid.local.feed_server import FeedServer, Route
-from cps_covid.local.waiting import wait_for
+from cps_covid.operations import deploy as deploying
+from cps_covid.rules import pipeline
+from cps_covid.rules.clock import ReplayClock
+from cps_covid.waiting import wait_for
+from local.aws_emulator import Emulated, provision, seed_history
+from local.feed_server import FeedServer, Route
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()

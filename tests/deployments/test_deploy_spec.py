@@ -8,7 +8,7 @@ import yaml
 from prefect.events import DeploymentTriggerTypes
 from pydantic import TypeAdapter
 
-from cps_covid import deploy as deploying
+from cps_covid.operations import deploy as deploying
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["cps-covid-update", "cps-covid-rerun", "cps-vaccination-update", "cps-covid-alert"]

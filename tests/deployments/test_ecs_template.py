@@ -12,7 +12,7 @@ import asyncio
 import pytest
 from prefect_aws.workers.ecs_worker import ECSJobConfiguration
 
-from cps_covid import deploy as deploying
+from cps_covid.operations import deploy as deploying
 
 ACCOUNT = {
     "CPS_COVID_ECS_CLUSTER": "cps-covid",

@@ -26,11 +26,11 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 from standins.fargate import FargateStandIn, TaskRun
 
-from cps_covid import pipeline
-from cps_covid.local.aws_emulator import Emulated, aws_environment, create_distribution, seed_history
-from cps_covid.local.feed_server import FeedServer, Route
-from cps_covid.local.prefect_server import free_port
-from cps_covid.local.waiting import wait_for
+from cps_covid.rules import pipeline
+from cps_covid.waiting import wait_for
+from local.aws_emulator import Emulated, aws_environment, create_distribution, seed_history
+from local.feed_server import FeedServer, Route
+from local.prefect_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # moto's CloudFormation skips what it cannot create (CloudFront, bucket and queue policies), loudly

@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 from prefect.deployments import run_deployment
 
-from cps_covid import deploy as deploying
-from cps_covid import history, merge, pipeline
-from cps_covid.local.aws_emulator import Emulated, provision
-from cps_covid.local.feed_server import FeedServer, Route
-from cps_covid.local.waiting import wait_for
-from cps_covid.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
+from cps_covid.operations import deploy as deploying
+from cps_covid.rules import history, merge, pipeline
+from cps_covid.rules.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
+from cps_covid.waiting import wait_for
+from local.aws_emulator import Emulated, provision
+from local.feed_server import FeedServer, Route
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHOOLS = {  # id: (name, latitude, longitude, preSY2122, SY2122 so far on 2022-06-08)
@@ -194,7 +194,7 @@ def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(w
     why = "Failed: the feed lists no case at all"  # why, not only that it failed
     # each stopped run sends its alarm and writes the once-only marker to the bucket it ran on (year-manual);
     # the automation's backstop reads the deployed settings' bucket (year-calendar), so here it may send again.
-    # With one bucket, as deployed, it does not (tests/deployments/test_deploy.py, tests/cps_covid/local/test_stack.py)
+    # With one bucket, as deployed, it does not (tests/deployments/test_deploy.py, tests/local/test_stack.py)
     assert len(set(subjects)) == 2
     for name in stopped:  # one alarm per failed run, saying which run and why
         assert [s for s in subjects if s.startswith(f"cps-covid-rerun {name} {why}")], (name, subjects)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cps_covid.alarms import SUBJECT_LIMIT, alert_text
+from cps_covid.rules.alarms import SUBJECT_LIMIT, alert_text
 
 
 def test_a_failure_alarm_says_which_run_of_which_deployment_failed_and_why() -> None:

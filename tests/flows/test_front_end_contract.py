@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cps_covid import cache_control
-from cps_covid.local.aws_emulator import provision, seed_history
-from cps_covid.local.feed_server import FeedServer, Route
+from cps_covid.rules import cache_control
 from flows.update import run_update
 from flows.vaccination import vaccination_update
+from local.aws_emulator import provision, seed_history
+from local.feed_server import FeedServer, Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from standins.fault_proxy import Fault, FaultProxy
 
-from cps_covid import merge, pipeline
-from cps_covid.ledger import LEDGER_KEY, Ledger
-from cps_covid.local.feed_server import Route
-from cps_covid.schema import HistoryLayout
+from cps_covid.rules import merge, pipeline
+from cps_covid.rules.ledger import LEDGER_KEY, Ledger
+from cps_covid.rules.schema import HistoryLayout
 from flows.update import run_update
+from local.feed_server import Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def subjects(aws) -> list[str]:
 def assert_published_set_is_consistent(aws) -> None:
     """The derived files agree with the per-school table, whatever happened to the run that wrote them."""
     table = schools(aws)
-    from cps_covid import history
+    from cps_covid.rules import history
 
     assert read(aws, pipeline.TOTALS_KEY) == history.csv_bytes(merge.district_totals(table))
     assert read(aws, pipeline.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table))
@@ -329,7 +329,7 @@ def test_two_runs_started_together_apply_the_feed_once(aws, feeds) -> None:
     url = feeds.route("/together.csv", Route(FEED, gate=gate))
     env = {"CPS_COVID_SOURCE_URL": url}
     first, second = run_process(aws, env), run_process(aws, env)
-    from cps_covid.local.waiting import wait_for
+    from cps_covid.waiting import wait_for
 
     wait_for(lambda: feeds.requests["/together.csv"] >= 2, what="both runs fetching", timeout=180)
     gate.set()

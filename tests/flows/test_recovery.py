@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cps_covid import pipeline
-from cps_covid.local.feed_server import Route
+from cps_covid.rules import pipeline
 from flows.update import run_update
+from local.feed_server import Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 ROOT = Path(__file__).resolve().parents[2]

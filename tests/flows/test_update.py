@@ -13,9 +13,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
-from cps_covid import pipeline
-from cps_covid.local.feed_server import Route
+from cps_covid.rules import pipeline
 from flows.update import run_update
+from local.feed_server import Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -110,7 +110,7 @@ def test_same_feed_twice_writes_nothing_the_second_time(aws, feeds) -> None:
 
 
 def test_health_api_json_gives_the_same_tables_as_the_case_list(aws, feeds, monkeypatch) -> None:
-    from cps_covid.local.aws_emulator import provision, seed_history
+    from local.aws_emulator import provision, seed_history
 
     csv_state, _, _ = run(as_of=AS_OF)
     published = {k: read(aws, k) for k in KEYS[:3]}

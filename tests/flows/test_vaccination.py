@@ -15,10 +15,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from standins.fault_proxy import FaultProxy
 
-from cps_covid import history, merge, pipeline, vaccination
-from cps_covid.local.feed_server import Route
+from cps_covid.rules import history, merge, pipeline, vaccination
 from flows.update import run_update
 from flows.vaccination import vaccination_update
+from local.feed_server import Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

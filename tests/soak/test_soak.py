@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from standins.fault_proxy import Fault, FaultProxy
 
-from cps_covid import history, merge, pipeline
-from cps_covid.local.feed_server import Route
+from cps_covid.rules import history, merge, pipeline
 from cps_covid.settings import DEFAULT_IGNORE_IDS
 from flows.update import run_update
+from local.feed_server import Route
 
 pytestmark = [pytest.mark.soak, pytest.mark.usefixtures("prefect_api")]
 ROOT = Path(__file__).resolve().parents[2]

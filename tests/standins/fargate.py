@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cps_covid.local.aws_emulator import REGION, Emulated
+from local.aws_emulator import REGION, Emulated
 
 ACCOUNT = "123456789012"  # moto's default account
 POLL_SECONDS = 0.2

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
 
-from cps_covid.local.loopback import LoopbackServer, QuietHandler, read_body
+from local.loopback import LoopbackServer, QuietHandler, read_body
 
 
 @dataclass

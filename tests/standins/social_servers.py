@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-from cps_covid.local.loopback import LoopbackServer, QuietHandler
+from local.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass

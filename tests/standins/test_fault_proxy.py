@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from cps_covid.local.aws_emulator import REGION
+from local.aws_emulator import REGION
 from standins.fault_proxy import Fault, FaultProxy
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from standins.fault_proxy import FaultProxy
 
-from cps_covid import pipeline
-from cps_covid.local.feed_server import Route
+from cps_covid.rules import pipeline
 from flows.update import run_update
+from local.feed_server import Route
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 

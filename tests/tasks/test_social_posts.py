@@ -12,7 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from standins.social_servers import Fault
 
-from cps_covid import social
+from cps_covid.rules import social
 from flows.update import run_update
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

@@ -1,0 +1,1 @@
+"""The ``cps-covid`` command line: above the flows, which it runs."""

@@ -1,0 +1,1 @@
+"""What operators run beside the flows: deploy, rebuild and rollback, the offline merge."""
