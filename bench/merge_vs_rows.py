@@ -29,7 +29,7 @@ from bench.common import FEEDS_DIR, HISTORY_DIR, Section, Target, interleaved, r
 from bench.row_reference import apply_feed_by_rows, district_totals_by_rows, merge_by_rows
 from cps_covid.rules import history, merge
 from cps_covid.rules.feed import parse_feed
-from cps_covid.rules.pipeline import profiles_frame
+from cps_covid.rules.inputs import profiles_frame
 from cps_covid.settings import DEFAULT_IGNORE_IDS
 
 AS_OF = date(2021, 9, 23)

@@ -55,7 +55,7 @@ def project(folder: Path) -> dict:
 
     from bench.synthetic import load
     from cps_covid.rules import history, merge
-    from cps_covid.rules.pipeline import profiles_frame
+    from cps_covid.rules.inputs import profiles_frame
 
     synthetic = load(folder)
     _warm_up(synthetic)

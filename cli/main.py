@@ -8,7 +8,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
-from cps_covid.settings import DEFAULT_TIMEZONE, DISTRICT_SEASONS, MAX_GAP_DAYS
+from cps_covid.rules.season_calendar import DISTRICT_SEASONS, MAX_GAP_DAYS
+from cps_covid.settings import DEFAULT_TIMEZONE
 from local import stack as local_stack
 
 

@@ -25,16 +25,15 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Pydanti
 from pydantic_settings import SettingsError as SourceError
 
 from cps_covid.errors import CpsCovidError
+from cps_covid.rules.season_calendar import DISTRICT_SEASONS, MAX_GAP_DAYS, SEASON_WINDOW_DAYS
 
 PREFECT_VARIABLE = "cps_covid_settings"
 ENV_PREFIX = "CPS_COVID_"
 DEFAULT_IGNORE_IDS = frozenset({"610377", "610012", "609703"})
 DEFAULT_TIMEZONE = "America/Chicago"
 """The district's: its days, the dashboard's day columns and the cron all run on Chicago time."""
-DISTRICT_SEASONS = "SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18"
-"""The district's seasons as the dashboard counted them (its front end counts Summer 22 from 2022-06-14)."""
-SEASON_WINDOW_DAYS = 7
-MAX_GAP_DAYS = 14
+
+
 FLOW_REQUIRES = ("bucket", "distribution_id", "topic_arn", "source_url")
 """What the case flow cannot run without: the default of ``require``."""
 

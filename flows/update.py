@@ -40,7 +40,7 @@ from prefect.states import Cancelled, State
 from cps_covid.errors import CpsCovidError
 from cps_covid.publishing import publication
 from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
-from cps_covid.rules import archive, clock, pipeline
+from cps_covid.rules import archive, clock, inputs, outputs, publish_plan, season_calendar
 from cps_covid.rules.ledger import Entry, Ledger
 from cps_covid.rules.merge import MergeResult
 from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
@@ -105,7 +105,7 @@ def _recorded(summary: UpdateSummary, finished: publication.Finished) -> tuple[L
 def _planned(
     summary: UpdateSummary,
     result: MergeResult,
-    outputs: pipeline.Publication,
+    outputs: outputs.Publication,
     writes: list[PlannedWrite],
     warnings: list[str],
 ) -> None:
@@ -152,34 +152,36 @@ def resume_unfinished(
 
 def validate_inputs(
     fetched: Fetched, published: dict, settings: Settings, keep_docs: Settings | None
-) -> tuple[pipeline.Feed, pipeline.History]:
+) -> tuple[inputs.Feed, inputs.History]:
     """The feed and the published history, each through its suites."""
-    schools_obj = cast(StoredObject | None, published[pipeline.SCHOOLS_KEY])
-    totals_obj = cast(StoredObject | None, published[pipeline.TOTALS_KEY])
+    schools_obj = cast(StoredObject | None, published[publish_plan.SCHOOLS_KEY])
+    totals_obj = cast(StoredObject | None, published[publish_plan.TOTALS_KEY])
     if schools_obj is None:
-        raise FileNotFoundError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} does not exist: seed the history first")
+        raise FileNotFoundError(
+            f"s3://{settings.bucket}/{publish_plan.SCHOOLS_KEY} does not exist: seed the history first"
+        )
     feed = validate_feed(fetched, keep_docs)
     history = validate_history(
         schools_obj.body,
         totals_obj.body if totals_obj else None,
-        (f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY}", f"s3://{settings.bucket}/{pipeline.TOTALS_KEY}"),
+        (f"s3://{settings.bucket}/{publish_plan.SCHOOLS_KEY}", f"s3://{settings.bucket}/{publish_plan.TOTALS_KEY}"),
         keep_docs,
     )
     return feed, history
 
 
 def merge_into_history(
-    feed: pipeline.Feed,
-    history: pipeline.History,
+    feed: inputs.Feed,
+    history: inputs.History,
     as_of: date,
     new_season: str | None,
     fill_gap: bool,
     settings: Settings,
 ) -> tuple[MergeResult, pd.DataFrame]:
     """The feed merged into the history, with the profiles of schools it has never seen."""
-    new_ids = pipeline.new_school_ids(feed, history.schools, settings.ignore_ids)
+    new_ids = inputs.new_school_ids(feed, history.schools, settings.ignore_ids)
     profiles = look_up_new_schools(new_ids, as_of, settings)
-    rules = pipeline.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
+    rules = season_calendar.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
     return merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap), profiles
 
 
@@ -293,7 +295,7 @@ def update_steps(
         writes,
         outputs.subject,
         outputs.message,
-        notice=pipeline.season_notice(result, as_of),  # the calendar closed a season: told, not asked
+        notice=outputs.season_notice(result, as_of),  # the calendar closed a season: told, not asked
         daily_feed=archive.daily_feed_key(as_of, feed.kind),
         posts=outputs.notifies and bool(enabled_channels(settings)),
     )

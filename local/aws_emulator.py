@@ -13,7 +13,7 @@ from pathlib import Path
 
 import boto3
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from cps_covid.rules.cache_control import cache_control
 
 REGION = "us-east-1"
@@ -119,7 +119,7 @@ def create_distribution(emulated: Emulated, bucket: str) -> str:
 
 def seed_history(emulated: Emulated, history_dir: Path) -> None:
     """Put the published files of a day (the bundled 2021-09-22 state) into the bucket."""
-    found = {key: history_dir / Path(key).name for key in pipeline.DATA_KEYS}
+    found = {key: history_dir / Path(key).name for key in publish_plan.DATA_KEYS}
     seed_objects(emulated, {key: path.read_bytes() for key, path in found.items() if path.exists()})
 
 
@@ -128,5 +128,9 @@ def seed_objects(emulated: Emulated, csvs: dict[str, bytes]) -> None:
     s3 = emulated.client("s3")
     for key, body in csvs.items():
         s3.put_object(
-            Bucket=emulated.bucket, Key=key, Body=body, ContentType=pipeline.CSV_TYPE, CacheControl=cache_control(key)
+            Bucket=emulated.bucket,
+            Key=key,
+            Body=body,
+            ContentType=publish_plan.CSV_TYPE,
+            CacheControl=cache_control(key),
         )

@@ -134,14 +134,15 @@ def _base_environment(marker: str) -> dict[str, str]:
 
 def _seed(emulated, first_day: date) -> None:
     """The per-school table and district totals as published at the end of the day before ``first_day``."""
-    from cps_covid.rules import history, merge, pipeline
+    from cps_covid.rules import history, merge, publish_plan
     from local.aws_emulator import seed_objects
     from local.season_replay import history_until, real_schools
 
     schools = history_until(real_schools(), first_day - timedelta(days=1))
     totals = merge.district_totals(schools)
     seed_objects(
-        emulated, {pipeline.SCHOOLS_KEY: history.csv_bytes(schools), pipeline.TOTALS_KEY: history.csv_bytes(totals)}
+        emulated,
+        {publish_plan.SCHOOLS_KEY: history.csv_bytes(schools), publish_plan.TOTALS_KEY: history.csv_bytes(totals)},
     )
 
 

@@ -21,7 +21,7 @@ def claim_alarm(flow_run_id: str, subject: str, settings: Settings) -> bool:
     bucket = s3.bucket_of(settings)
     body = json.dumps({"flow_run_id": flow_run_id, "subject": subject}).encode()
     try:
-        s3.put_new(bucket, alarms.alarm_key(flow_run_id), body, content_type="application/json", metadata={})
+        bucket.put_new(alarms.alarm_key(flow_run_id), body, content_type="application/json", metadata={})
     except ConcurrentWriteError:
         get_run_logger().info("An alarm for flow run %s was already sent: not sending another", flow_run_id)
         return False

@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid.publishing import publication
-from cps_covid.rules import archive, pipeline, render
+from cps_covid.rules import archive, publish_plan, render
 from cps_covid.rules.ledger import Entry
 from cps_covid.settings import Settings
 from cps_covid.systems import aws, cloudfront, s3
@@ -41,14 +41,14 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
     tags = dict(settings.tags) | {"as-of": archived.day.isoformat()}
     notes = []
 
-    if s3.etag_of(bucket, archived.key) is None:
-        stored = bucket.get(pipeline.PAGE_KEY)
+    if bucket.etag(archived.key) is None:
+        stored = bucket.get(publish_plan.PAGE_KEY)
         if stored is not None and archive.page_shows_day(stored.body, archived.day, settings.site_url):
-            page, origin = stored.body, f"copied from {pipeline.PAGE_KEY}"
+            page, origin = stored.body, f"copied from {publish_plan.PAGE_KEY}"
         else:
             cases = archive.day_cases(schools, archived.day)
             page, origin = render.newcases_page(cases, archived.day, settings.site_url), "rendered from the history"
-        written = bucket.put(archived.key, page, content_type=pipeline.HTML_TYPE, tags=tags)
+        written = bucket.put(archived.key, page, content_type=publish_plan.HTML_TYPE, tags=tags)
         logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
         notes.append(f"archived {archived.key} ({origin})")
 

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import inputs
 from cps_covid.settings import Settings
 from cps_covid.systems import district
 from tasks.retrying import transient_only
@@ -62,4 +62,4 @@ def look_up_new_schools(school_ids: list[str], as_of: date, settings: Settings) 
             logger.warning("No school profile for new school %s: kept with its id, without coordinates", school_id)
         else:
             found.append(profile | {"CPS_School_ID": school_id})
-    return pipeline.profiles_frame(found)
+    return inputs.profiles_frame(found)

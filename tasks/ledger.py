@@ -29,8 +29,7 @@ def archive_payload(fetched: Fetched, now: datetime, settings: Settings) -> str:
     """Store the payload unchanged and immutable before anything is derived from it."""
     key = raw_key(fetched, now)
     try:
-        s3.put_new(
-            s3.bucket_of(settings),
+        s3.bucket_of(settings).put_new(
             key,
             fetched.body,
             content_type=fetched.content_type or "application/octet-stream",

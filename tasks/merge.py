@@ -8,7 +8,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid.rules import merge, pipeline
+from cps_covid.rules import applying, inputs, merge, outputs, publish_plan, season_calendar
 from cps_covid.rules.ledger import Entry
 from cps_covid.settings import Settings
 from tasks.validate import guarded_validation
@@ -16,16 +16,16 @@ from tasks.validate import guarded_validation
 
 @task(name="Merge the feed into the history", cache_policy=NO_CACHE)
 def merge_feed(
-    history: pipeline.History,
-    feed: pipeline.Feed,
+    history: inputs.History,
+    feed: inputs.Feed,
     as_of: date,
     profiles: pd.DataFrame,
     ignore_ids: frozenset[str],
     new_season: str | None = None,
-    rules: pipeline.SeasonRules | None = None,
+    rules: season_calendar.SeasonRules | None = None,
     fill_gap: bool = False,
 ) -> merge.MergeResult:
-    result = pipeline.apply(
+    result = applying.apply(
         feed,
         history,
         as_of,
@@ -51,10 +51,10 @@ def render_outputs(
     arrivals: dict[str, list[tuple[str, int]]] | None = None,
     with_page: bool = False,
     settings: Settings | None = None,
-) -> pipeline.Publication:
+) -> outputs.Publication:
     return guarded_validation(
         "output-validation",
-        lambda: pipeline.build_publication(result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page),
+        lambda: outputs.build_publication(result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page),
         settings,
     )
 
@@ -63,8 +63,8 @@ def render_outputs(
 def recompute_entry(
     entry: Entry, payload: bytes, published: dict, arrivals: dict[str, list[tuple[str, int]]], site_url: str
 ) -> dict[str, tuple[bytes, str]]:
-    """The objects a crashed run planned, rebuilt from its archived payload (``pipeline.resumed_objects``)."""
-    schools_obj, totals_obj = published[pipeline.SCHOOLS_KEY], published[pipeline.TOTALS_KEY]
-    return pipeline.resumed_objects(
+    """The objects a crashed run planned, rebuilt from its archived payload (``outputs.resumed_objects``)."""
+    schools_obj, totals_obj = published[publish_plan.SCHOOLS_KEY], published[publish_plan.TOTALS_KEY]
+    return outputs.resumed_objects(
         entry, payload, schools_obj.body, totals_obj.body if totals_obj else None, arrivals, site_url
     )

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid.publishing.publication import NothingWritten, publish_writes
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from cps_covid.rules.publish_plan import PlannedWrite
 from cps_covid.settings import Settings
 from cps_covid.systems import aws, cloudfront, s3, sns
@@ -19,10 +19,10 @@ def read_published(settings: Settings) -> dict[str, s3.StoredObject | str | None
     """The two tables the merge needs (with their ETags) and the ETags of the other published objects."""
     bucket = s3.bucket_of(settings)
     found: dict[str, s3.StoredObject | str | None] = {}
-    for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY):
+    for key in (publish_plan.SCHOOLS_KEY, publish_plan.TOTALS_KEY):
         found[key] = bucket.get(key)
-    for key in (pipeline.TRANSPOSED_KEY, pipeline.PAGE_KEY):
-        found[key] = s3.etag_of(bucket, key)
+    for key in (publish_plan.TRANSPOSED_KEY, publish_plan.PAGE_KEY):
+        found[key] = bucket.etag(key)
     return found
 
 

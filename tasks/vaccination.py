@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from cps_covid.errors import ConcurrentWriteError, InputError
 from cps_covid.publishing.publication import PartlyWritten, publish_writes
-from cps_covid.rules import history, pipeline, vaccination
+from cps_covid.rules import history, publish_plan, vaccination
 from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
 from cps_covid.rules.schema import LEADING_COLUMNS
 from cps_covid.rules.summary import VaccinationSummary
@@ -25,7 +25,7 @@ from cps_covid.systems import district, s3
 from tasks.publish import logged
 from tasks.validate import guarded_validation
 
-KEYS = (pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY)
+KEYS = (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY)
 ATTEMPTS = 5
 
 
@@ -47,19 +47,21 @@ def _read_and_merge(
     bucket: s3.Bucket, feed: vaccination.VaccinationFeed
 ) -> tuple[vaccination.VaccinationResult, list[PlannedWrite]]:
     """The published table as it is now (with ETags), the figures merged in, the writes that changes."""
-    name = f"s3://{bucket.name}/{pipeline.SCHOOLS_KEY}"
-    stored = bucket.get(pipeline.SCHOOLS_KEY)
+    name = f"s3://{bucket.name}/{publish_plan.SCHOOLS_KEY}"
+    stored = bucket.get(publish_plan.SCHOOLS_KEY)
     if stored is None:
         raise InputError(f"{name} does not exist: the case flow publishes it first")
-    transposed_etag = s3.etag_of(bucket, pipeline.TRANSPOSED_KEY)
+    transposed_etag = bucket.etag(publish_plan.TRANSPOSED_KEY)
     schools = history.read_table(stored.body, name)
     history.require_columns(schools, name, LEADING_COLUMNS)
     result = vaccination.apply_figures(schools, feed.figures)
     objects = {
-        pipeline.SCHOOLS_KEY: (history.csv_bytes(result.schools), pipeline.CSV_TYPE),
-        pipeline.TRANSPOSED_KEY: (history.transposed_csv_bytes(result.schools), pipeline.CSV_TYPE),
+        publish_plan.SCHOOLS_KEY: (history.csv_bytes(result.schools), publish_plan.CSV_TYPE),
+        publish_plan.TRANSPOSED_KEY: (history.transposed_csv_bytes(result.schools), publish_plan.CSV_TYPE),
     }
-    return result, plan_writes(objects, {pipeline.SCHOOLS_KEY: stored.etag, pipeline.TRANSPOSED_KEY: transposed_etag})
+    return result, plan_writes(
+        objects, {publish_plan.SCHOOLS_KEY: stored.etag, publish_plan.TRANSPOSED_KEY: transposed_etag}
+    )
 
 
 @task(name="Merge and publish the vaccination figures", cache_policy=NO_CACHE)

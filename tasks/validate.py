@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.rules import pipeline
+from cps_covid.rules import inputs
 from cps_covid.rules.validation import ValidationFailed, ValidationReport, data_docs_page
 from cps_covid.settings import Settings
 from cps_covid.systems import s3
@@ -44,7 +44,7 @@ def keep_data_docs(reports: list[ValidationReport], key: str, settings: Settings
         page_key = data_docs_key(run_id, report.suite)
         with suppress(ConcurrentWriteError):  # a retried task: this run's page is already there
             page = data_docs_page(report, run_name)
-            s3.put_new(bucket, page_key, page, content_type="text/html; charset=utf-8", metadata={})
+            bucket.put_new(page_key, page, content_type="text/html; charset=utf-8", metadata={})
         verdict = "passed" if report.success else f"**failed** ({len(report.failures)})"
         if report.warnings:
             verdict += f", {len(report.warnings)} warning(s)"
@@ -81,8 +81,8 @@ def guarded_validation(key: str, step: Callable[[], T], settings: Settings | Non
 
 
 @task(name="Validate the feed", cache_policy=NO_CACHE)
-def validate_feed(fetched: Fetched, settings: Settings | None = None) -> pipeline.Feed:
-    feed = guarded_validation("feed-validation", lambda: pipeline.read_feed(fetched.body, fetched.url), settings)
+def validate_feed(fetched: Fetched, settings: Settings | None = None) -> inputs.Feed:
+    feed = guarded_validation("feed-validation", lambda: inputs.read_feed(fetched.body, fetched.url), settings)
     get_run_logger().info(
         "Feed (%s): %d schools, %d cases this season",
         feed.kind,
@@ -95,9 +95,9 @@ def validate_feed(fetched: Fetched, settings: Settings | None = None) -> pipelin
 @task(name="Validate the history", cache_policy=NO_CACHE)
 def validate_history(
     schools_csv: bytes, totals_csv: bytes | None, names: tuple[str, str], settings: Settings | None = None
-) -> pipeline.History:
+) -> inputs.History:
     history = guarded_validation(
-        "history-validation", lambda: pipeline.read_history(schools_csv, totals_csv, names), settings
+        "history-validation", lambda: inputs.read_history(schools_csv, totals_csv, names), settings
     )
     logger = get_run_logger()
     for warning in history.warnings:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cps_covid.errors import CpsCovidError
 from cps_covid.publishing import ledger_store
-from cps_covid.rules import history, pipeline
+from cps_covid.rules import applying, history, publish_plan
 from cps_covid.settings import Settings
 from cps_covid.systems import aws, cloudfront, s3
 
@@ -31,20 +31,20 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
     """Replay the archived payloads applied after ``from_version`` of the per-school table."""
     bucket = s3.bucket_of(settings)
     entries = [e for e in ledger_store.read(bucket)[0].entries if e.finished and not e.rolled_back]
-    start = next((i + 1 for i, e in enumerate(entries) if e.versions.get(pipeline.SCHOOLS_KEY) == from_version), 0)
-    known = {v["VersionId"] for v in s3.versions(bucket, pipeline.SCHOOLS_KEY)}
+    start = next((i + 1 for i, e in enumerate(entries) if e.versions.get(publish_plan.SCHOOLS_KEY) == from_version), 0)
+    known = {v["VersionId"] for v in s3.versions(bucket, publish_plan.SCHOOLS_KEY)}
     if from_version not in known:
-        raise CpsCovidError(f"s3://{settings.bucket}/{pipeline.SCHOOLS_KEY} has no version {from_version}")
-    table = s3.get_version(bucket, pipeline.SCHOOLS_KEY, from_version)
+        raise CpsCovidError(f"s3://{settings.bucket}/{publish_plan.SCHOOLS_KEY} has no version {from_version}")
+    table = s3.get_version(bucket, publish_plan.SCHOOLS_KEY, from_version)
     report = RebuildReport()
     for entry in entries[start:]:
         payload = bucket.get(entry.raw_key)
         if payload is None:
             raise CpsCovidError(f"update {entry.id}: archived payload {entry.raw_key} is missing")
-        result = pipeline.replay(entry, payload.body, table, None)
+        result = applying.replay(entry, payload.body, table, None)
         table = history.csv_bytes(result.schools)
         report.replayed.append(f"{entry.id}: {entry.raw_key}")
-    published = bucket.get(pipeline.SCHOOLS_KEY)
+    published = bucket.get(publish_plan.SCHOOLS_KEY)
     report.identical = published is not None and published.body == table
     if not report.identical and published is not None:
         ours = history.read_table(table, "rebuilt").set_index("CPS_School_ID")
@@ -59,7 +59,7 @@ def rebuild(settings: Settings, from_version: str, out: Path | None = None) -> R
             ]
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / Path(pipeline.SCHOOLS_KEY).name).write_bytes(table)
+        (out / Path(publish_plan.SCHOOLS_KEY).name).write_bytes(table)
     return report
 
 
@@ -67,7 +67,7 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
     """Make the versions current at ``to`` current again; later updates are marked rolled back."""
     bucket = s3.bucket_of(settings)
     restored = []
-    for key in pipeline.PUBLISHED_KEYS:
+    for key in publish_plan.PUBLISHED_KEYS:
         found = s3.versions(bucket, key)
         if not found:
             continue
@@ -77,7 +77,7 @@ def rollback(settings: Settings, to: datetime, dry_run: bool = False) -> list[st
         restored.append(key)
         if not dry_run:
             body = s3.get_version(bucket, key, target["VersionId"])
-            content_type = pipeline.HTML_TYPE if key.endswith(".html") else pipeline.CSV_TYPE
+            content_type = publish_plan.HTML_TYPE if key.endswith(".html") else publish_plan.CSV_TYPE
             bucket.put(
                 key,
                 body,

@@ -2,23 +2,27 @@
 
 Which step comes next is one pure function, ``ledger.next_step``; each change
 of the ledger is a pure transition returning a new ``Ledger``. ``finish`` is
-the one driver: it does each step's side effect, then records the step with a
-conditional write. The side effects come in as ``Effects``: the flow's are its
-Prefect tasks, the unit tests' an in-memory storage, CDN and topic
-(``Effects.on``), so every crash boundary is tested in milliseconds.
+the one driver: it does each step's side effect on the run's ``Resources``
+(the bucket, the CDN, the topics, the social channels), then records the step
+with a conditional write. The flow hands it the configured resources, the unit
+tests the in-memory ones, so every crash boundary is tested in milliseconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import date
+from typing import Any
+
+import pandas as pd
 
 from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
 from cps_covid.publishing import ledger_store
+from cps_covid.publishing.resources import Resources, Topic
 from cps_covid.rules.archive import daily_feed_type
 from cps_covid.rules.ledger import Entry, Ledger, Step, next_step
-from cps_covid.rules.publish_plan import PlannedWrite
+from cps_covid.rules.publish_plan import PlannedWrite, same_content
 from cps_covid.systems.storage import Storage, Written
 
 
@@ -32,57 +36,6 @@ class PartlyWritten(ConcurrentWriteError):
     def __init__(self, message: str, written: list[Written]) -> None:
         super().__init__(message)
         self.written = written
-
-
-class Record(Protocol):
-    def __call__(self, ledger: Ledger, etag: str, entry_id: str, step: Step, **fields: Any) -> tuple[Ledger, str]:
-        """The ledger with the entry at ``step`` and ``fields``, written over ``etag``; the new ledger and ETag."""
-        ...
-
-
-@dataclass(frozen=True)
-class Effects:
-    """What each step does outside the ledger, and how the ledger is written."""
-
-    publish: Callable[[list[PlannedWrite], dict[str, str]], list[Written]]
-    """Write the objects in order; ``NothingWritten`` when the first write is refused."""
-    invalidate: Callable[[list[str], str], str]
-    """CDN paths and caller reference (the entry's id: a repeat creates no second one) -> invalidation id."""
-    notify: Callable[[str, str], str]
-    """Subject and message -> message id; ``AwsCallFailed`` when the topic refused it."""
-    record: Record
-    release: Callable[[Ledger, str, str], tuple[Ledger, str]]
-    """The ledger without the entry (it wrote nothing), written over the ETag."""
-    tell: Callable[[str, str], str]
-    """The operators' notice (subject, body) -> a note; ``AwsCallFailed`` when the topic refused it."""
-    keep: Callable[[Entry, dict[str, str]], str | None]
-    """The entry's raw payload copied to its ``daily_feed`` key (with these tags) -> the key, or ``None`` if
-    it held those bytes already."""
-    post: Callable[[Entry], list[str]]
-    """The entry's changes posted to the social channels -> notes (a channel that fails never raises)."""
-
-    @classmethod
-    def on(
-        cls,
-        storage: Storage,
-        invalidate: Callable[[list[str], str], str],
-        notify: Callable[[str, str], str],
-        tell: Callable[[str, str], str] = lambda subject, body: f"told: {subject}",
-        post: Callable[[Entry], list[str]] = lambda entry: [],
-    ) -> Effects:
-        """The effects on any storage, without Prefect (the unit tests: a ``MemoryStorage`` and fakes)."""
-        return cls(
-            publish=lambda writes, tags: publish_writes(storage, writes, tags),
-            invalidate=invalidate,
-            notify=notify,
-            record=lambda ledger, etag, entry_id, step, **fields: checkpoint(
-                storage, ledger, etag, entry_id, step, **fields
-            ),
-            release=lambda ledger, etag, entry_id: release(storage, ledger, etag, entry_id),
-            tell=tell,
-            keep=lambda entry, tags: keep_feed(storage, entry, tags),
-            post=post,
-        )
 
 
 @dataclass
@@ -137,19 +90,17 @@ def keep_feed(storage: Storage, entry: Entry, tags: dict[str, str]) -> str | Non
     """The entry's archived raw payload as the day's feed (``entry.daily_feed``), unless it holds those bytes.
 
     Read back from the raw archive, so a run that resumes the step writes exactly what the first run would
-    have; conditional on the ETag it read, so two runs never interleave.
+    have; conditional on the ETag it saw, so two runs never interleave.
     """
     if not entry.daily_feed:
         return None
     raw = storage.get(entry.raw_key)
     if raw is None:
         raise FileNotFoundError(f"{entry.raw_key}: the archived payload of update {entry.id} is missing")
-    current = storage.get(entry.daily_feed)
-    if current is not None and current.body == raw.body:
+    current = storage.etag(entry.daily_feed)
+    if same_content(raw.body, current):
         return None
-    content_type = daily_feed_type(entry.daily_feed)
-    etag = current.etag if current is not None else None
-    storage.put(entry.daily_feed, raw.body, content_type=content_type, tags=tags, if_match=etag)
+    storage.put(entry.daily_feed, raw.body, content_type=daily_feed_type(entry.daily_feed), tags=tags, if_match=current)
     return entry.daily_feed
 
 
@@ -178,7 +129,8 @@ def finish(
     entry_id: str,
     writes: list[PlannedWrite],
     base_tags: Mapping[str, str],
-    effects: Effects,
+    resources: Resources,
+    log: Callable[[str], None] = lambda line: None,
 ) -> Finished:
     """Take a claimed update through its remaining steps (``next_step``), recording each once it is done.
 
@@ -186,46 +138,60 @@ def finish(
     the claim; an SNS call that fails outright goes back a step so the next run sends it; an entry found
     at ``notifying`` or ``telling`` moves on without sending (never twice). The follow-ups (the operators'
     notice, the day's raw feed, the social posts) are steps like the others: a run that dies before one
-    leaves it to the next run, which does it once.
+    leaves it to the next run, which does it once. ``log`` hears each step as it is done.
     """
-    done = Finished(ledger, etag)
+    bucket, done = resources.bucket, Finished(ledger, etag)
     while (step := next_step(entry := ledger.get(entry_id))) is not None:
         fields: dict[str, Any] = {}
         if step == "published":
             try:
-                done.written = effects.publish(writes, object_tags(entry, base_tags))
+                done.written = publish_writes(bucket, writes, object_tags(entry, base_tags))
             except NothingWritten:
-                effects.release(ledger, etag, entry_id)
+                release(bucket, ledger, etag, entry_id)
                 raise
+            for written in done.written:
+                log(f"wrote {written.key} version {written.version_id}")
             fields["versions"] = entry.versions | {w.key: w.version_id for w in done.written}
         elif step == "invalidated":
-            done.invalidation_id = fields["invalidation_id"] = effects.invalidate(entry.paths, entry.id)
+            done.invalidation_id = fields["invalidation_id"] = resources.cdn.invalidate(entry.paths, entry.id)
+            log(f"invalidation {done.invalidation_id} for {', '.join(entry.paths)}")
         elif step in ("notifying", "telling"):  # recorded before the call: a run stopped after it never sends again
             before = entry.step
-            ledger, etag = effects.record(ledger, etag, entry_id, step)
+            ledger, etag = checkpoint(bucket, ledger, etag, entry_id, step)
             try:
                 if step == "notifying":
-                    done.message_id = effects.notify(entry.subject or "", entry.message or "")
+                    done.message_id = resources.subscribers.publish(entry.subject or "", entry.message or "")
                     step, fields = "notified", {"message_id": done.message_id}
+                    log(f"mailed the subscribers (message {done.message_id}): {entry.subject}")
                 else:
                     subject, body = entry.notice or ("", "")
-                    done.notes.append(effects.tell(subject, body))
+                    done.notes.append(tell(resources.operators, subject, body))
+                    log(done.notes[-1])
                     step = "told"
             except AwsCallFailed:
-                effects.record(ledger, etag, entry_id, before)  # refused outright: the next run sends it
+                checkpoint(bucket, ledger, etag, entry_id, before)  # refused outright: the next run sends it
                 raise
         elif entry.step == "notifying":  # notified, for a run that stopped while sending
             done.warnings.append(not_sent_warning(entry))
         elif entry.step == "telling":  # told, for a run that stopped while telling
             done.warnings.append(not_told_warning(entry))
         elif step == "kept":
-            if kept := effects.keep(entry, object_tags(entry, base_tags)):
+            if kept := keep_feed(bucket, entry, object_tags(entry, base_tags)):
                 done.notes.append(f"kept the day's raw feed as {kept}")
+                log(done.notes[-1])
         elif step == "posted":
-            done.notes += effects.post(entry)
-        ledger, etag = effects.record(ledger, etag, entry_id, step, **fields)
+            posted = resources.social.post(pd.DataFrame(entry.changes), date.fromisoformat(entry.as_of))
+            done.notes += posted
+        ledger, etag = checkpoint(bucket, ledger, etag, entry_id, step, **fields)
     done.ledger, done.etag = ledger, etag
     return done
+
+
+def tell(operators: Topic | None, subject: str, body: str) -> str:
+    """A notice on the alarm topic that needs no answer (the season calendar closed a season): a note."""
+    if operators is None:
+        return f"operators not mailed (no alarm topic configured): {subject}"
+    return f"operators told on the alarm topic (message {operators.publish(subject, body)}): {subject}"
 
 
 def resume(
@@ -234,9 +200,10 @@ def resume(
     entry: Entry,
     recompute: Callable[[Entry], list[PlannedWrite]],
     base_tags: Mapping[str, str],
-    effects: Effects,
+    resources: Resources,
+    log: Callable[[str], None] = lambda line: None,
 ) -> Finished:
     """Finish an update a crashed run left unfinished. Stopped at ``claimed``, its objects are recomputed
     (``recompute``: the same bytes it planned, or it refuses) and the ones still different are written."""
     writes = recompute(entry) if entry.step == "claimed" else []
-    return finish(ledger, etag, entry.id, writes, base_tags, effects)
+    return finish(ledger, etag, entry.id, writes, base_tags, resources, log)

@@ -14,6 +14,9 @@ DATA_KEYS = (SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY)
 PUBLISHED_KEYS = (*DATA_KEYS, PAGE_KEY)
 """What an update publishes, in write order: the per-school table first (the rest derives from it), the page last."""
 
+CSV_TYPE = "text/csv; charset=utf-8"
+HTML_TYPE = "text/html; charset=utf-8"
+
 
 @dataclass(frozen=True)
 class PlannedWrite:

@@ -11,19 +11,17 @@ guidance, and ``new_season=NAME`` closes it by hand.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 
-from cps_covid.errors import InputError
+from cps_covid.errors import GapError, InputError
 from cps_covid.rules.schema import GTOTAL, HistoryLayout, column_day
+from cps_covid.rules.season_calendar import Rerun, SeasonRules, check_name
 
 RESET_SHARE = 0.2
 """Feed totals below this share of the season so far look like a reset, not corrections."""
 MIN_SEASON_CASES = 50
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
 
 
 def season_totals(schools: pd.DataFrame) -> pd.Series:
@@ -64,46 +62,6 @@ def reset_message(schools: pd.DataFrame, totals: pd.DataFrame, rerun: str) -> st
     )
 
 
-@dataclass(frozen=True)
-class SeasonStart:
-    name: str
-    """The season that begins (``SY2223``); the one before it is closed into a column of its own name."""
-    first_day: date
-
-
-def parse_calendar(text: str) -> list[SeasonStart]:
-    """``SY2122:2021-08-30,Summer_22:2022-06-14,...`` (the ``seasons`` setting), in date order."""
-    starts = []
-    for item in (i.strip() for i in text.split(",")):
-        if not item:
-            continue
-        name, _, day = item.partition(":")
-        try:
-            first_day = date.fromisoformat(day.strip())
-        except ValueError:
-            raise InputError(f"setting seasons: {item!r} is not NAME:YYYY-MM-DD (e.g. SY2223:2022-08-18)") from None
-        _check_name(name.strip(), "setting seasons")
-        starts.append(SeasonStart(name.strip(), first_day))
-    return sorted(starts, key=lambda s: s.first_day)
-
-
-def calendar_close(calendar: list[SeasonStart], as_of: date, window_days: int) -> tuple[str, SeasonStart] | None:
-    """The carry-over column for a reset on ``as_of``, when a season starts within ``window_days`` of it.
-
-    The column is named after the season that ended: the previous entry of the
-    calendar, or ``pre<NAME>`` before the calendar's first season.
-    """
-    for at, start in enumerate(calendar):
-        if abs((as_of - start.first_day).days) <= window_days:
-            return (calendar[at - 1].name if at else f"pre{start.name}"), start
-    return None
-
-
-def _check_name(name: str, what: str) -> None:
-    if not _NAME.match(name) or name.isdigit():
-        raise InputError(f"{what} {name!r}: use letters, digits and underscores, e.g. SY2223")
-
-
 def last_day(schools: pd.DataFrame) -> date | None:
     days = HistoryLayout.of(schools.columns).days
     return column_day(days[-1]) if days else None
@@ -112,7 +70,7 @@ def last_day(schools: pd.DataFrame) -> date | None:
 def close_season(schools: pd.DataFrame, name: str) -> pd.DataFrame:
     """Add carry-over column ``name`` holding each school's season so far (the old process edited this by hand)."""
     layout = HistoryLayout.of(schools.columns)
-    _check_name(name, "new season name")
+    check_name(name, "new season name")
     if name in schools.columns:
         raise InputError(
             f"new season name {name!r}: the history already has a column {name} (its carry-over columns: "
@@ -124,3 +82,19 @@ def close_season(schools: pd.DataFrame, name: str) -> pd.DataFrame:
     out = schools.copy()
     out.insert(position, name, closed)
     return out
+
+
+def check_gap(schools: pd.DataFrame, as_of: date, rules: SeasonRules, rerun: Rerun) -> None:
+    """Stop before zero-filling more days than ``rules.max_gap_days`` allows (runs stopped, the source went away)."""
+    last = last_day(schools)
+    if last is None or rules.max_gap_days is None or (as_of - last).days <= rules.max_gap_days:
+        return
+    gap = (as_of - last).days
+    first, end = last + timedelta(days=1), as_of - timedelta(days=1)
+    raise GapError(
+        f"the history's last day column is {last}, {gap} days before {as_of}: this update would add {gap - 1} "
+        f"zero-filled day column(s), {first} to {end}, as days without a case, and put every case reported since "
+        f"then on {as_of}. Nothing was written. If the district really reported nothing new in between, "
+        f"{rerun.option('--fill-gap', 'fill_gap=true')}; otherwise apply the missing days' feeds first "
+        "(one update per day, oldest first)"
+    )

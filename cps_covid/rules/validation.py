@@ -188,3 +188,10 @@ def data_docs_page(report: ValidationReport, run_name: str) -> bytes:
     result.meta["run_id"] = RunIdentifier(run_name=run_name)
     document = ValidationResultsPageRenderer().render(result)
     return DefaultJinjaPageView().render(document, show_how_to_buttons=False).encode("utf-8")
+
+
+def stop_on_failures(reports: list[ValidationReport]) -> list[ValidationReport]:
+    """The reports, or ``ValidationFailed`` with all of them when any suite failed."""
+    if any(not r.success for r in reports):
+        raise ValidationFailed(reports)
+    return reports

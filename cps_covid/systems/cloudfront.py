@@ -19,3 +19,13 @@ def invalidate(client: Any, distribution_id: str, paths: list[str], caller_refer
     except (BotoCoreError, ClientError) as err:
         raise failed("CloudFront", f"CreateInvalidation on {distribution_id}", err) from None
     return answer["Invalidation"]["Id"]
+
+
+class Distribution:
+    """The configured distribution: a ``resources.Cdn``."""
+
+    def __init__(self, client: Any, distribution_id: str) -> None:
+        self.client, self.id = client, distribution_id
+
+    def invalidate(self, paths: list[str], reference: str) -> str:
+        return invalidate(self.client, self.id, paths, reference)

@@ -72,6 +72,25 @@ class Bucket:
             raise failed("S3", f"PutObject s3://{self.name}/{key}", err) from None
         return Written(key, answer["ETag"], answer.get("VersionId"))
 
+    def etag(self, key: str) -> str | None:
+        """The current ETag of ``key`` (a HEAD, no body), or ``None`` when there is no such object."""
+        try:
+            return self.client.head_object(Bucket=self.name, Key=key)["ETag"]
+        except ClientError as err:
+            if _code(err) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+
+    def put_new(self, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
+        """Write an immutable object: refused if the key exists, so nothing is ever replaced."""
+        try:
+            return self.put(key, body, content_type=content_type, tags={}, metadata=metadata)
+        except ConcurrentWriteError:
+            raise ConcurrentWriteError(f"s3://{self.name}/{key} already exists: it is immutable") from None
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
     def keys(self, prefix: str) -> list[str]:
         """The keys under ``prefix``, sorted (S3 lists them in key order)."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
@@ -79,27 +98,8 @@ class Bucket:
 
 
 def bucket_of(settings: Settings) -> Bucket:
-    """The configured bucket: where every task gets its storage (a test that wants the in-memory one
-    calls the tasks' plain functions with a ``storage.MemoryStorage`` instead)."""
+    """The configured bucket (``resources.Resources.of`` builds it once per run)."""
     return Bucket(aws.client("s3", settings.aws_credentials_block), settings.bucket)
-
-
-def etag_of(bucket: Bucket, key: str) -> str | None:
-    """The current ETag of ``key``, or ``None`` when there is no such object."""
-    try:
-        return bucket.client.head_object(Bucket=bucket.name, Key=key)["ETag"]
-    except ClientError as err:
-        if _code(err) in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise
-
-
-def put_new(bucket: Bucket, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
-    """Write an immutable object: refused if the key exists, so nothing is ever replaced."""
-    try:
-        return bucket.put(key, body, content_type=content_type, tags={}, metadata=metadata)
-    except ConcurrentWriteError:
-        raise ConcurrentWriteError(f"s3://{bucket.name}/{key} already exists: it is immutable") from None
 
 
 def object_url(bucket: Bucket, key: str) -> str:

@@ -25,3 +25,13 @@ def subscribe_email(client: Any, topic_arn: str, address: str) -> str:
     """
     answer = client.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=address, ReturnSubscriptionArn=False)
     return str(answer.get("SubscriptionArn", ""))
+
+
+class Topic:
+    """One topic (the subscribers' or the operators'): a ``resources.Topic``."""
+
+    def __init__(self, client: Any, arn: str) -> None:
+        self.client, self.arn = client, arn
+
+    def publish(self, subject: str, message: str) -> str:
+        return publish(self.client, self.arn, subject, message)

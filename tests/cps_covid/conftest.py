@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cps_covid.rules import history, pipeline
+from cps_covid.rules import history, inputs
 from cps_covid.rules.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,9 +59,9 @@ def real_schools(_real_schools: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def real_history(real_files: dict[str, bytes]) -> pipeline.History:
+def real_history(real_files: dict[str, bytes]) -> inputs.History:
     """The real history read and validated once (Great Expectations is slow to import)."""
-    return pipeline.read_history(
+    return inputs.read_history(
         real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"], ("allCpsCovidData.csv", "CPStotals.csv")
     )
 
@@ -102,7 +102,7 @@ def build_schools(
 
 
 def build_totals(**season_totals: int) -> pd.DataFrame:
-    """Feed season totals, as ``pipeline.read_feed`` returns them: ``build_totals(**{"609772": 3})``."""
+    """Feed season totals, as ``inputs.read_feed`` returns them: ``build_totals(**{"609772": 3})``."""
     return pd.DataFrame({SCHOOL_ID: list(season_totals), "season_total": list(season_totals.values())}).astype(
         {SCHOOL_ID: "str", "season_total": "int64"}
     )

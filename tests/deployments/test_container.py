@@ -7,7 +7,7 @@ import time
 
 from containers import docker
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from local.aws_emulator import Emulated, aws_environment
 
 
@@ -28,7 +28,7 @@ def test_flow_runs_in_the_container_against_the_host(image: str, aws: Emulated, 
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "22 new case(s) at 13 school(s) for 2021-09-23" in done.stdout
     s3 = aws.client("s3")
-    assert len(s3.list_object_versions(Bucket=aws.bucket, Prefix=pipeline.SCHOOLS_KEY)["Versions"]) == 2
+    assert len(s3.list_object_versions(Bucket=aws.bucket, Prefix=publish_plan.SCHOOLS_KEY)["Versions"]) == 2
     assert [n["subject"] for n in aws.sent_notifications()] == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
 
 

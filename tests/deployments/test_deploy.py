@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 
 from cps_covid.operations import deploy as deploying
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from cps_covid.rules.clock import ReplayClock
 from cps_covid.waiting import wait_for
 from local.aws_emulator import Emulated, provision, seed_history
@@ -173,7 +173,7 @@ def test_worker_runs_a_rerun_with_parameters(worker, emulated) -> None:
     assert flow_run.state.is_completed(), flow_run.state.message
     assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d", flow_run.name), flow_run.name
     s3 = emulated.client("s3")
-    versions = s3.list_object_versions(Bucket=emulated.bucket, Prefix=pipeline.PAGE_KEY).get("Versions", [])
+    versions = s3.list_object_versions(Bucket=emulated.bucket, Prefix=publish_plan.PAGE_KEY).get("Versions", [])
     assert len(versions) == 1
     assert [n["subject"] for n in emulated.sent_notifications() if n["topic_arn"] == emulated.topic_arn] == [
         "CPS COVID update: 22 new cases (Sep. 23, 2021)"

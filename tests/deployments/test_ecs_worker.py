@@ -26,7 +26,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 from standins.fargate import FargateStandIn, TaskRun
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from cps_covid.waiting import wait_for
 from local.aws_emulator import Emulated, aws_environment, create_distribution, seed_history
 from local.feed_server import FeedServer, Route
@@ -242,7 +242,7 @@ def test_a_rerun_runs_as_an_ecs_task_of_the_image(
     assert f"Created ECS task {task.task_arn!r}" in workers.read_text()
     # what it published, and the mail
     s3 = account.client("s3")
-    assert len(s3.list_object_versions(Bucket=account.bucket, Prefix=pipeline.PAGE_KEY)["Versions"]) == 1
+    assert len(s3.list_object_versions(Bucket=account.bucket, Prefix=publish_plan.PAGE_KEY)["Versions"]) == 1
     assert [n["subject"] for n in account.sent_notifications() if n["topic_arn"] == account.topic_arn] == [
         "CPS COVID update: 22 new cases (Sep. 23, 2021)"
     ]

@@ -21,7 +21,7 @@ import pytest
 from prefect.deployments import run_deployment
 
 from cps_covid.operations import deploy as deploying
-from cps_covid.rules import history, merge, pipeline
+from cps_covid.rules import history, merge, publish_plan
 from cps_covid.rules.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
 from cps_covid.waiting import wait_for
 from local.aws_emulator import Emulated, provision
@@ -71,9 +71,9 @@ def buckets(moto_endpoint: str) -> dict[str, Emulated]:
     schools = seeded_history()
     for emulated in found.values():
         s3 = emulated.client("s3")
-        s3.put_object(Bucket=emulated.bucket, Key=pipeline.SCHOOLS_KEY, Body=history.csv_bytes(schools))
+        s3.put_object(Bucket=emulated.bucket, Key=publish_plan.SCHOOLS_KEY, Body=history.csv_bytes(schools))
         s3.put_object(
-            Bucket=emulated.bucket, Key=pipeline.TOTALS_KEY, Body=history.csv_bytes(merge.district_totals(schools))
+            Bucket=emulated.bucket, Key=publish_plan.TOTALS_KEY, Body=history.csv_bytes(merge.district_totals(schools))
         )
     return found
 
@@ -128,7 +128,7 @@ def operator_mail(emulated: Emulated, topic: str) -> list[dict]:
 
 
 def published(emulated: Emulated) -> pd.DataFrame:
-    body = emulated.client("s3").get_object(Bucket=emulated.bucket, Key=pipeline.SCHOOLS_KEY)["Body"].read()
+    body = emulated.client("s3").get_object(Bucket=emulated.bucket, Key=publish_plan.SCHOOLS_KEY)["Body"].read()
     return history.read_table(body, "published")
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from standins.fault_proxy import Fault, FaultProxy
 
-from cps_covid.rules import merge, pipeline
+from cps_covid.rules import merge, publish_plan
 from cps_covid.rules.ledger import LEDGER_KEY, Ledger
 from cps_covid.rules.schema import HistoryLayout
 from flows.update import run_update
@@ -33,7 +33,7 @@ def read(aws, key: str) -> bytes:
 
 
 def schools(aws) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(read(aws, pipeline.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
+    return pd.read_csv(io.BytesIO(read(aws, publish_plan.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
 
 
 def ledger(aws) -> Ledger:
@@ -49,8 +49,8 @@ def assert_published_set_is_consistent(aws) -> None:
     table = schools(aws)
     from cps_covid.rules import history
 
-    assert read(aws, pipeline.TOTALS_KEY) == history.csv_bytes(merge.district_totals(table))
-    assert read(aws, pipeline.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table))
+    assert read(aws, publish_plan.TOTALS_KEY) == history.csv_bytes(merge.district_totals(table))
+    assert read(aws, publish_plan.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table))
     layout_days = [c for c in table.columns if c.isdigit()]
     assert (table[layout_days].sum(axis=1) == table["gTotal"]).all()
 
@@ -85,7 +85,7 @@ def test_rerunning_a_past_day_with_its_feed_changes_no_byte(aws, feeds) -> None:
     assert run_update(as_of=AS_OF).is_completed()
     url = feeds.route("/24.csv", Route(with_extra_cases({"610212": 2}, FEED.replace(b"09/23/2021", b"09/24/2021"))))
     assert run_update(as_of=date(2021, 9, 24), source=url).is_completed()
-    before = {k: read(aws, k) for k in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.PAGE_KEY)}
+    before = {k: read(aws, k) for k in (publish_plan.SCHOOLS_KEY, publish_plan.TOTALS_KEY, publish_plan.PAGE_KEY)}
 
     again = run_update(as_of=AS_OF)
 
@@ -110,7 +110,7 @@ def test_second_update_of_the_day_says_what_is_new_and_the_day_totals(aws, feeds
     assert "New cases: 22" in first
     assert "Update: " in second and "New cases: 3\nSchools affected: 2" in second
     assert "Cumulative cases reported Sep. 23, 2021\nNew cases: 25\nSchools affected: 14" in second
-    page = read(aws, pipeline.PAGE_KEY).decode()
+    page = read(aws, publish_plan.PAGE_KEY).decode()
     assert '<th class="arrived">Arrived</th>' in page
     addams = next(line for line in page.splitlines() if ">ADDAMS</a>" in line)
     assert '<td class="cases">3</td>' in addams and addams.count("(+") == 2
@@ -137,13 +137,13 @@ def test_a_lower_season_total_is_a_flagged_negative_correction(aws, feeds) -> No
 
 def test_a_season_reset_stops_until_the_operator_names_the_new_season(aws, feeds) -> None:
     reset = feeds.route("/reset.csv", Route(b'"CPS School ID"\n"609772"\n"610212"\n'))
-    before = read(aws, pipeline.SCHOOLS_KEY)
+    before = read(aws, publish_plan.SCHOOLS_KEY)
 
     stopped = run_update(as_of=date(2021, 10, 5), source=reset)  # far from any season start in the calendar
 
     assert stopped.is_failed()
     assert "rerun the update with new_season=NAME" in str(stopped.result(raise_on_failure=False))
-    assert read(aws, pipeline.SCHOOLS_KEY) == before
+    assert read(aws, publish_plan.SCHOOLS_KEY) == before
 
     state = run_update(as_of=date(2021, 10, 5), source=reset, new_season="SY2122")
 
@@ -176,8 +176,8 @@ def test_every_payload_is_archived_unchanged_with_its_source_and_the_ledger_says
     assert summary["raw_key"].startswith("raw/") and summary["source_sha256"] in summary["raw_key"]
     (entry,) = ledger(aws).entries
     assert (entry.raw_key, entry.step, entry.as_of) == (summary["raw_key"], "kept", "2021-09-23")
-    assert entry.versions[pipeline.SCHOOLS_KEY] == next(
-        w["version_id"] for w in summary["written"] if w["key"] == pipeline.SCHOOLS_KEY
+    assert entry.versions[publish_plan.SCHOOLS_KEY] == next(
+        w["version_id"] for w in summary["written"] if w["key"] == publish_plan.SCHOOLS_KEY
     )
 
 
@@ -226,7 +226,7 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
     assert table["20210923"].sum() == 22 and table.loc["609772", "gTotal"] == 6
     assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
     assert all(e.finished and e.step == "kept" for e in ledger(aws).entries)
-    assert b"ADDAMS" in read(aws, pipeline.PAGE_KEY)
+    assert b"ADDAMS" in read(aws, publish_plan.PAGE_KEY)
 
 
 def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, monkeypatch) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from flows.update import run_update
 from local.feed_server import Route
 
@@ -42,10 +42,10 @@ def read(aws, key: str) -> bytes:
 
 @pytest.fixture
 def three_updates(aws, feeds):
-    seed = versions(aws, pipeline.SCHOOLS_KEY)[0]["VersionId"]
+    seed = versions(aws, publish_plan.SCHOOLS_KEY)[0]["VersionId"]
     assert run_update(as_of=date(2021, 9, 23)).is_completed()
     after_first = datetime.now(UTC)
-    first = read(aws, pipeline.SCHOOLS_KEY)
+    first = read(aws, publish_plan.SCHOOLS_KEY)
     later = FEED + b'"09/23/2021","610212","ALBANY PARK","Student"\n'
     assert run_update(as_of=date(2021, 9, 23), source=feeds.route("/b.csv", Route(later))).is_completed()
     next_day = later + b'"09/24/2021","609772","ADDAMS","Student"\n'
@@ -58,13 +58,13 @@ def test_rebuild_from_the_seed_reproduces_the_published_history(aws, three_updat
     done = cli("rebuild", "--from", seed, "--out", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "replayed 3 update(s): identical to the published history" in done.stdout
-    assert (tmp_path / "allCpsCovidData.csv").read_bytes() == read(aws, pipeline.SCHOOLS_KEY)
+    assert (tmp_path / "allCpsCovidData.csv").read_bytes() == read(aws, publish_plan.SCHOOLS_KEY)
 
 
 def test_rebuild_notices_a_hand_edited_history(aws, three_updates) -> None:
     seed, _, _ = three_updates
-    edited = read(aws, pipeline.SCHOOLS_KEY).replace(b"\nADDAMS,", b"\nADDAMS ES,", 1)
-    aws.client("s3").put_object(Bucket=aws.bucket, Key=pipeline.SCHOOLS_KEY, Body=edited)
+    edited = read(aws, publish_plan.SCHOOLS_KEY).replace(b"\nADDAMS,", b"\nADDAMS ES,", 1)
+    aws.client("s3").put_object(Bucket=aws.bucket, Key=publish_plan.SCHOOLS_KEY, Body=edited)
     done = cli("rebuild", "--from", seed)
     assert done.returncode == 1
     assert "DIFFERS from the published history" in done.stdout and "609772 School" in done.stdout
@@ -79,7 +79,7 @@ def test_rollback_restores_the_published_set_of_a_time(aws, three_updates) -> No
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restored 4 object(s)" in done.stdout
-    assert read(aws, pipeline.SCHOOLS_KEY) == first
-    assert len(versions(aws, pipeline.SCHOOLS_KEY)) == 5
+    assert read(aws, publish_plan.SCHOOLS_KEY) == first
+    assert len(versions(aws, publish_plan.SCHOOLS_KEY)) == 5
     items = aws.client("cloudfront").list_invalidations(DistributionId=aws.distribution_id)["InvalidationList"]["Items"]
     assert len(items) == invalidations_before + 1

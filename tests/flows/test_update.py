@@ -13,7 +13,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from flows.update import run_update
 from local.feed_server import Route
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 AS_OF = date(2021, 9, 23)
 FEEDS = Path(__file__).resolve().parents[2] / "data/feeds"
-KEYS = [pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY, pipeline.PAGE_KEY]
+KEYS = [publish_plan.SCHOOLS_KEY, publish_plan.TOTALS_KEY, publish_plan.TRANSPOSED_KEY, publish_plan.PAGE_KEY]
 
 
 def versions(aws, key: str) -> list[dict]:
@@ -61,14 +61,14 @@ def test_run_publishes_merge_invalidates_and_notifies(aws, feeds) -> None:
     summary = state.result()
     assert summary["new_cases"] == 22 and summary["schools_affected"] == 13
     assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS)
-    for key in (pipeline.SCHOOLS_KEY, pipeline.TOTALS_KEY, pipeline.TRANSPOSED_KEY):
+    for key in (publish_plan.SCHOOLS_KEY, publish_plan.TOTALS_KEY, publish_plan.TRANSPOSED_KEY):
         assert len(versions(aws, key)) == 2, key
-    head = aws.client("s3").head_object(Bucket=aws.bucket, Key=pipeline.PAGE_KEY)
+    head = aws.client("s3").head_object(Bucket=aws.bucket, Key=publish_plan.PAGE_KEY)
     assert head["ContentType"] == "text/html; charset=utf-8"
-    tags = aws.client("s3").get_object_tagging(Bucket=aws.bucket, Key=pipeline.SCHOOLS_KEY)["TagSet"]
+    tags = aws.client("s3").get_object_tagging(Bucket=aws.bucket, Key=publish_plan.SCHOOLS_KEY)["TagSet"]
     assert {"Key": "as-of", "Value": "2021-09-23"} in tags and {"Key": "lifecycle", "Value": "true"} in tags
 
-    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, pipeline.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
+    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, publish_plan.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
     assert schools.columns[-1] == "20210923"
     addams = schools.set_index("CPS_School_ID").loc["609772"]
     assert (addams["20210923"], addams["gTotal"], addams["7Total"]) == (2, 6, 2)
@@ -139,14 +139,14 @@ def test_first_run_of_a_day_without_new_cases_adds_the_zero_column_only(aws, fee
     summary = state.result()
     assert summary["new_cases"] == 0 and summary["message_id"] is None
     assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS[:3])
-    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, pipeline.SCHOOLS_KEY)))
+    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, publish_plan.SCHOOLS_KEY)))
     assert list(schools.columns[-2:]) == ["20210924", "20210925"] and schools["20210925"].eq(0).all()
     assert len(aws.sent_notifications()) == 1
 
 
 def read_feed_for_day(aws) -> bytes:
     """A JSON feed restating exactly the season totals now published (nothing new)."""
-    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, pipeline.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
+    schools = pd.read_csv(pd.io.common.BytesIO(read(aws, publish_plan.SCHOOLS_KEY)), dtype={"CPS_School_ID": str})
     season = schools["gTotal"] - schools["preSY2122"]
     records = [
         {"SchoolID": int(i), "TotalCaseCount": int(n)} for i, n in zip(schools["CPS_School_ID"], season, strict=True)
@@ -252,14 +252,14 @@ def test_a_concurrent_writer_is_never_overwritten(aws, feeds) -> None:
     theirs = b"School,Latitude\nSOMEONE ELSE,1\n"
 
     def other_writer() -> None:
-        aws.client("s3").put_object(Bucket=aws.bucket, Key=pipeline.SCHOOLS_KEY, Body=theirs)
+        aws.client("s3").put_object(Bucket=aws.bucket, Key=publish_plan.SCHOOLS_KEY, Body=theirs)
 
     feeds.on_profile_request = other_writer
     state, _, _ = run(as_of=AS_OF)
 
     assert state.is_failed()
     assert "changed since this run read it" in str(state.result(raise_on_failure=False))
-    assert read(aws, pipeline.SCHOOLS_KEY) == theirs
+    assert read(aws, publish_plan.SCHOOLS_KEY) == theirs
     assert aws.sent_notifications() == []
 
 
@@ -275,7 +275,7 @@ def test_settings_come_from_the_prefect_variable(aws, feeds, monkeypatch) -> Non
     finally:
         Variable.unset("cps_covid_settings")
     assert state.is_completed(), state.message
-    assert len(versions(aws, pipeline.PAGE_KEY)) == 1
+    assert len(versions(aws, publish_plan.PAGE_KEY)) == 1
 
 
 def test_a_run_is_on_the_async_engine_with_one_api_client_for_its_tasks(aws, feeds, monkeypatch) -> None:

@@ -15,7 +15,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 from standins.fault_proxy import FaultProxy
 
-from cps_covid.rules import history, merge, pipeline, vaccination
+from cps_covid.rules import history, inputs, merge, outputs, publish_plan, vaccination
 from flows.update import run_update
 from flows.vaccination import vaccination_update
 from local.feed_server import Route
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = (ROOT / "data/feeds/2021-09-23-vaccination.json").read_bytes()
 HISTORY = ROOT / "data/history-2021-09-22"
 AS_OF = date(2021, 9, 23)
-KEYS = [pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY]
+KEYS = [publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY]
 
 
 @pytest.fixture
@@ -86,9 +86,9 @@ def test_figures_are_published_after_the_school_id_and_nothing_else_moves(aws, s
     assert (summary["schools_in_feed"], summary["schools_updated"], summary["attempts"]) == (517, 517, 1)
     assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS)
     assert invalidated_paths(aws) == [sorted(f"/{k}" for k in KEYS)]
-    assert versions(aws, pipeline.TOTALS_KEY) == 1 and aws.sent_notifications() == []
+    assert versions(aws, publish_plan.TOTALS_KEY) == 1 and aws.sent_notifications() == []
 
-    published = read(aws, pipeline.SCHOOLS_KEY)
+    published = read(aws, publish_plan.SCHOOLS_KEY)
     old_lines, new_lines = original.decode().splitlines(), published.decode().splitlines()
     assert len(old_lines) == len(new_lines)
 
@@ -110,7 +110,7 @@ def test_figures_are_published_after_the_school_id_and_nothing_else_moves(aws, s
     nulls = [r for r in json.loads(SAMPLE) if r["OverallStudentCount"] is None]
     assert nulls and (schools.loc[[str(r["SchoolID"]) for r in nulls], vaccination.COLUMNS] == 0).all().all()
     assert schools.loc["999999", vaccination.COLUMNS].tolist() == [0, 0, 0]  # ADMINISTRATIVE: not in the feed
-    assert read(aws, pipeline.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table(published)))
+    assert read(aws, publish_plan.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(table(published)))
     assert "Events" not in artifacts["vaccination-summary"].data  # placed, not moved: no layout event
     assert "517 of 517 school(s) changed" in artifacts["vaccination-summary"].data
 
@@ -128,12 +128,12 @@ def test_the_same_feed_again_writes_and_invalidates_nothing(aws, source) -> None
 
 def test_a_case_update_after_the_vaccination_update_keeps_its_columns(aws, source) -> None:
     assert run(as_of=AS_OF)[0].is_completed()
-    with_figures = table(read(aws, pipeline.SCHOOLS_KEY)).set_index("CPS_School_ID")[vaccination.COLUMNS]
+    with_figures = table(read(aws, publish_plan.SCHOOLS_KEY)).set_index("CPS_School_ID")[vaccination.COLUMNS]
 
     state = run_update(as_of=AS_OF)
 
     assert state.is_completed(), state.message
-    schools = table(read(aws, pipeline.SCHOOLS_KEY))
+    schools = table(read(aws, publish_plan.SCHOOLS_KEY))
     assert list(schools.columns[4:8]) == [*vaccination.COLUMNS, "7Total"] and schools.columns[-1] == "20210923"
     kept = schools.set_index("CPS_School_ID").loc[with_figures.index, vaccination.COLUMNS]
     pd.testing.assert_frame_equal(kept, with_figures)
@@ -141,17 +141,17 @@ def test_a_case_update_after_the_vaccination_update_keeps_its_columns(aws, sourc
 
     # CPStotals and every case column are what the same update gives without the vaccination columns
     plain = expected_case_update()
-    assert read(aws, pipeline.TOTALS_KEY) == plain[pipeline.TOTALS_KEY][0]
+    assert read(aws, publish_plan.TOTALS_KEY) == plain[publish_plan.TOTALS_KEY][0]
     cases_only = schools.drop(columns=vaccination.COLUMNS)
-    assert history.csv_bytes(cases_only) == plain[pipeline.SCHOOLS_KEY][0]
+    assert history.csv_bytes(cases_only) == plain[publish_plan.SCHOOLS_KEY][0]
 
 
 def expected_case_update() -> dict[str, tuple[bytes, str]]:
     """The case flow's tables for 2021-09-23 from the bundled history, by the pure pipeline (no vaccination)."""
-    hist = pipeline.read_history(
+    hist = inputs.read_history(
         (HISTORY / "allCpsCovidData.csv").read_bytes(), (HISTORY / "CPStotals.csv").read_bytes(), ("s", "t")
     )
-    feed = pipeline.read_feed((ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes(), "feed")
+    feed = inputs.read_feed((ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes(), "feed")
     profiles = [
         p | {"CPS_School_ID": str(p["SchoolID"])}
         for p in json.loads((ROOT / "data/feeds/school-profiles.json").read_text())
@@ -160,11 +160,11 @@ def expected_case_update() -> dict[str, tuple[bytes, str]]:
         hist.schools,
         feed.totals,
         AS_OF,
-        profiles=pipeline.profiles_frame(profiles),
+        profiles=inputs.profiles_frame(profiles),
         ignore_ids=frozenset({"610377", "610012", "609703"}),
     )
     updated = datetime(2021, 9, 23, 12, tzinfo=ZoneInfo("America/Chicago"))
-    return pipeline.build_publication(result, AS_OF, updated, "https://cpscovid.com").objects
+    return outputs.build_publication(result, AS_OF, updated, "https://cpscovid.com").objects
 
 
 def test_a_case_update_published_during_the_merge_is_kept_and_merged_into(aws, source, monkeypatch) -> None:
@@ -173,21 +173,21 @@ def test_a_case_update_published_during_the_merge_is_kept_and_merged_into(aws, s
 
     def case_flow_publishes() -> None:
         s3 = aws.client("s3")
-        for key in (pipeline.SCHOOLS_KEY, pipeline.TRANSPOSED_KEY):
+        for key in (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY):
             s3.put_object(Bucket=aws.bucket, Key=key, Body=theirs[key][0])
 
     with FaultProxy(aws.endpoint_url) as proxy:
-        done = proxy.on("GET", f"/{aws.bucket}/{pipeline.SCHOOLS_KEY}", case_flow_publishes)
+        done = proxy.on("GET", f"/{aws.bucket}/{publish_plan.SCHOOLS_KEY}", case_flow_publishes)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         state, _, artifacts = run(as_of=AS_OF)
 
     assert done.is_set()
     assert state.is_completed(), state.message
     assert state.result()["attempts"] == 2
-    schools = table(read(aws, pipeline.SCHOOLS_KEY))
+    schools = table(read(aws, publish_plan.SCHOOLS_KEY))
     assert list(schools.columns[4:7]) == vaccination.COLUMNS and schools.columns[-1] == "20210923"
-    assert history.csv_bytes(schools.drop(columns=vaccination.COLUMNS)) == theirs[pipeline.SCHOOLS_KEY][0]
-    assert versions(aws, pipeline.SCHOOLS_KEY) == 3  # seeded, theirs, ours: nothing overwritten unseen
+    assert history.csv_bytes(schools.drop(columns=vaccination.COLUMNS)) == theirs[publish_plan.SCHOOLS_KEY][0]
+    assert versions(aws, publish_plan.SCHOOLS_KEY) == 3  # seeded, theirs, ours: nothing overwritten unseen
     assert "Attempts (412 from a concurrent writer): 2" in artifacts["vaccination-summary"].data
 
 
@@ -196,10 +196,10 @@ def test_a_race_lost_after_the_first_write_still_reports_and_invalidates_both(aw
     theirs = b"School,ADDAMS\nLatitude,41.7\n"
 
     def other_writer() -> None:
-        aws.client("s3").put_object(Bucket=aws.bucket, Key=pipeline.TRANSPOSED_KEY, Body=theirs)
+        aws.client("s3").put_object(Bucket=aws.bucket, Key=publish_plan.TRANSPOSED_KEY, Body=theirs)
 
     with FaultProxy(aws.endpoint_url) as proxy:
-        done = proxy.on("PUT", f"/{aws.bucket}/{pipeline.SCHOOLS_KEY}", other_writer)
+        done = proxy.on("PUT", f"/{aws.bucket}/{publish_plan.SCHOOLS_KEY}", other_writer)
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         state, _, _ = run(as_of=AS_OF)
 
@@ -208,9 +208,9 @@ def test_a_race_lost_after_the_first_write_still_reports_and_invalidates_both(aw
     assert summary["attempts"] == 2 and summary["schools_updated"] == 517
     assert [w["key"] for w in summary["written"]] == KEYS  # the first attempt's write is not forgotten
     assert invalidated_paths(aws) == [sorted(f"/{k}" for k in KEYS)]
-    published = table(read(aws, pipeline.SCHOOLS_KEY))
-    assert read(aws, pipeline.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(published))
-    assert versions(aws, pipeline.TRANSPOSED_KEY) == 3  # seeded, theirs, ours
+    published = table(read(aws, publish_plan.SCHOOLS_KEY))
+    assert read(aws, publish_plan.TRANSPOSED_KEY) == history.csv_bytes(merge.transposed(published))
+    assert versions(aws, publish_plan.TRANSPOSED_KEY) == 3  # seeded, theirs, ours
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from standins.fault_proxy import Fault, FaultProxy
 
-from cps_covid.rules import history, merge, pipeline
+from cps_covid.rules import applying, history, inputs, merge, outputs, publish_plan
 from cps_covid.settings import DEFAULT_IGNORE_IDS
 from flows.update import run_update
 from local.feed_server import Route
@@ -55,11 +55,11 @@ def fault_free(feeds: list[tuple[date, bytes]], schools_csv: bytes, totals_csv: 
     """The same feeds through the pure pipeline: the published table and the subject of each notification."""
     subjects = []
     for day, payload in feeds:
-        feed = pipeline.read_feed(payload, "feed")
-        hist = pipeline.read_history(schools_csv, totals_csv, ("a", "b"))
-        result = pipeline.apply(feed, hist, day, ignore_ids=DEFAULT_IGNORE_IDS)
+        feed = inputs.read_feed(payload, "feed")
+        hist = inputs.read_history(schools_csv, totals_csv, ("a", "b"))
+        result = applying.apply(feed, hist, day, ignore_ids=DEFAULT_IGNORE_IDS)
         if not result.changes.empty:
-            subjects.append(pipeline.notification_subject(result, day))
+            subjects.append(outputs.notification_subject(result, day))
         schools_csv = history.csv_bytes(result.schools)
         totals_csv = history.csv_bytes(merge.district_totals(result.schools))
     return schools_csv, subjects
@@ -93,7 +93,7 @@ def test_soak_500_runs_with_random_faults(aws, feeds, monkeypatch) -> None:
     elapsed = time.monotonic() - started
     faults = sum(1 for _, action in proxy.log if action != "forward")
 
-    published = aws.client("s3").get_object(Bucket=aws.bucket, Key=pipeline.SCHOOLS_KEY)["Body"].read()
+    published = aws.client("s3").get_object(Bucket=aws.bucket, Key=publish_plan.SCHOOLS_KEY)["Body"].read()
     sent = [n for n in aws.sent_notifications() if n["topic_arn"] == aws.topic_arn]
     subjects = [n["subject"] for n in sent]
     RESULTS.write_text(

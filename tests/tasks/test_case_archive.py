@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from standins.fault_proxy import FaultProxy
 
-from cps_covid.rules import pipeline
+from cps_covid.rules import publish_plan
 from flows.update import run_update
 from local.feed_server import Route
 
@@ -51,7 +51,7 @@ def test_each_new_day_archives_the_day_before_once(aws, feeds) -> None:
     run(as_of=date(2021, 9, 23), source=source)  # first run of 09-23: 09-22 (74 cases) goes to the archive
     first_index = read(aws, SEPTEMBER)
     page_of_22 = read(aws, "historical/2021-09-22-cases.html")
-    page_of_23 = read(aws, pipeline.PAGE_KEY)
+    page_of_23 = read(aws, publish_plan.PAGE_KEY)
 
     assert json.loads(first_index) == {  # the old archive query's body for ?date=2021-09
         "2021-09-22": {"cases": "74", "url": "https://cpscovid.com/historical/2021-09-22-cases.html"}
@@ -86,5 +86,5 @@ def test_a_concurrent_index_writer_stops_the_run_before_anything_is_published(aw
     assert state.is_failed()
     assert "historical/2021-09.json changed since this run read it" in str(state.result(raise_on_failure=False))
     assert read(aws, SEPTEMBER) == theirs
-    assert read(aws, pipeline.PAGE_KEY) is None and versions(aws, pipeline.SCHOOLS_KEY) == 1
+    assert read(aws, publish_plan.PAGE_KEY) is None and versions(aws, publish_plan.SCHOOLS_KEY) == 1
     assert aws.sent_notifications() == []

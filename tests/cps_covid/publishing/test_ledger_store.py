@@ -8,7 +8,7 @@ from entries import entry
 from cps_covid.publishing import ledger_store
 from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
 from cps_covid.rules.ledger import LEDGER_KEY, Ledger
-from cps_covid.systems.storage import MemoryStorage
+from local.memory import MemoryStorage
 
 
 def test_an_absent_ledger_reads_empty_and_the_first_claim_creates_it() -> None:

@@ -21,7 +21,7 @@ from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
 from cps_covid.publishing.publication import Effects, NothingWritten, PartlyWritten
 from cps_covid.rules.ledger import LEDGER_KEY, Entry, Ledger
 from cps_covid.rules.publish_plan import PAGE_KEY, SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY, PlannedWrite, plan_writes
-from cps_covid.systems.storage import MemoryStorage, StoredObject, Written
+from local.memory import MemoryStorage, StoredObject, Written
 
 SEEDED = {SCHOOLS_KEY: b"schools v0\n", TOTALS_KEY: b"totals v0\n", TRANSPOSED_KEY: b"transposed v0\n"}
 PLANNED = {

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cps_covid.errors import InputError
-from cps_covid.rules import pipeline
+from cps_covid.rules import inputs
 from cps_covid.rules.feed import ROW, parse_feed
 from cps_covid.rules.schema import SCHOOL, SCHOOL_ID
 from cps_covid.rules.validation import ValidationFailed
@@ -163,7 +163,7 @@ def test_unreadable_payloads_are_refused_naming_file_and_place(payload, where):
     assert "\n" not in message
 
 
-# --- rows that parse but must not be merged (pipeline.read_feed) --------------------------------------
+# --- rows that parse but must not be merged (inputs.read_feed) --------------------------------------
 
 
 def one_json_record(school_id: object, count: object) -> bytes:
@@ -196,7 +196,7 @@ def one_json_record(school_id: object, count: object) -> bytes:
 )
 def test_bad_rows_fail_validation_naming_row_and_value(payload, row, value):
     with pytest.raises(ValidationFailed) as raised:
-        pipeline.read_feed(payload, "today.feed")
+        inputs.read_feed(payload, "today.feed")
     message = str(raised.value)
     assert message.startswith("validation failed, nothing was written: today.feed: ")
     assert f"row {row}: {value}" in message
@@ -205,7 +205,7 @@ def test_bad_rows_fail_validation_naming_row_and_value(payload, row, value):
 
 def test_a_negative_count_fails_both_its_text_and_its_range():
     with pytest.raises(ValidationFailed) as raised:
-        pipeline.read_feed(one_json_record(609695, -2), "today.feed")
+        inputs.read_feed(one_json_record(609695, -2), "today.feed")
     (report,) = raised.value.reports
     assert {f.columns for f in report.failures} == {("cases",), ("cases_number",)}
     assert all(f.unexpected_count == 1 for f in report.failures)
@@ -214,7 +214,7 @@ def test_a_negative_count_fails_both_its_text_and_its_range():
 def test_a_header_without_rows_is_a_feed_without_cases():
     """The first days of a school year: valid here; whether it agrees with the history is the merge's check."""
     for payload in (HEADER.encode(), b"[]", b" [ ]\n"):
-        feed = pipeline.read_feed(payload, "today")
+        feed = inputs.read_feed(payload, "today")
         assert feed.totals.empty and list(feed.totals.columns)[:2] == ["CPS_School_ID", "season_total"]
         assert all(r.success for r in feed.reports)
 
@@ -222,12 +222,12 @@ def test_a_header_without_rows_is_a_feed_without_cases():
 def test_an_implausible_season_total_fails_validation():
     payload = api(*[{"SchoolID": 609772, "TotalCaseCount": 400}] * 13)  # 5,200 cases at one school
     with pytest.raises(ValidationFailed, match="on season_total failed"):
-        pipeline.read_feed(payload, "today.json")
+        inputs.read_feed(payload, "today.json")
 
 
 def test_duplicated_rows_are_cases_in_a_case_list():
     line = '"09/01/2021","609772","ADDAMS","Student"'
-    feed = pipeline.read_feed(case_list(line, line, line, '"09/02/2021","610212","ALBANY PARK","Adult"'), "cases")
+    feed = inputs.read_feed(case_list(line, line, line, '"09/02/2021","610212","ALBANY PARK","Adult"'), "cases")
     assert feed.kind == "case-list-csv"
     assert feed.totals[[SCHOOL_ID, "season_total"]].to_dict("records") == [
         {SCHOOL_ID: "609772", "season_total": 3},
@@ -238,7 +238,7 @@ def test_duplicated_rows_are_cases_in_a_case_list():
 
 def test_duplicated_records_add_up_in_the_health_api():
     record = {"SchoolID": 609772, "TotalCaseCount": 2, "CaseDate": "09/01/2021"}
-    feed = pipeline.read_feed(api(record, record), "api.json")
+    feed = inputs.read_feed(api(record, record), "api.json")
     assert feed.totals["season_total"].tolist() == [4]
 
 
@@ -246,7 +246,7 @@ def test_duplicated_records_add_up_in_the_health_api():
     ("file", "kind"), [("2021-09-23-cases.csv", "case-list-csv"), ("2021-09-23-health-api.json", "health-api-json")]
 )
 def test_the_bundled_feeds_pass_validation(feed_dir, file, kind):
-    feed = pipeline.read_feed((feed_dir / file).read_bytes(), file)
+    feed = inputs.read_feed((feed_dir / file).read_bytes(), file)
     assert feed.kind == kind
     assert [r.suite for r in feed.reports] == ["fresh_feed", "fresh_totals"]
     assert all(r.success and not r.warnings for r in feed.reports)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cps_covid.errors import InputError
-from cps_covid.rules import history, merge, migration, pipeline, render
+from cps_covid.rules import applying, history, inputs, merge, migration, outputs, publish_plan, render, season_calendar
 from cps_covid.rules.schema import GTOTAL, SCHOOL_ID, front_end_columns
 
 NAMES = ("allCpsCovidData.csv", "CPStotals.csv")
@@ -21,8 +21,8 @@ def spring_2021(make_schools, **counts: list[int]) -> pd.DataFrame:
     return schools.drop(columns=["21Total"])
 
 
-def read(schools: pd.DataFrame) -> pipeline.History:
-    return pipeline.read_history(history.csv_bytes(schools), None, NAMES)
+def read(schools: pd.DataFrame) -> inputs.History:
+    return inputs.read_history(history.csv_bytes(schools), None, NAMES)
 
 
 def test_a_history_without_21total_gets_it_from_its_day_columns(make_schools) -> None:
@@ -43,8 +43,8 @@ def test_a_history_without_21total_gets_it_from_its_day_columns(make_schools) ->
 def test_the_migration_is_reported_with_the_update_and_done_once(make_schools, make_totals) -> None:
     hist = read(spring_2021(make_schools))
     assert [e.tag for e in hist.events] == ["migration"]
-    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 1, "610212": 3}), [])
-    result = pipeline.apply(feed, hist, date(2021, 2, 11))
+    feed = inputs.Feed("health-api-json", make_totals(**{"609772": 1, "610212": 3}), [])
+    result = applying.apply(feed, hist, date(2021, 2, 11))
     assert result.events[0].tag == "migration" and result.added_cases == 2
     assert read(result.schools).events == []
 
@@ -84,9 +84,9 @@ def test_drift_without_a_carry_over_is_kept_reported_and_never_published_as_a_co
     front end reads ``newFormatTest.csv`` by row position): gTotal stays as the district confirmed it."""
     old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [0] * 10})
     old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
-    feed = pipeline.Feed("health-api-json", make_totals(**{"610087": 1}), [])  # the history's own total
+    feed = inputs.Feed("health-api-json", make_totals(**{"610087": 1}), [])  # the history's own total
 
-    result = pipeline.apply(feed, read(old), date(2021, 2, 11))
+    result = applying.apply(feed, read(old), date(2021, 2, 11))
 
     assert result.changes.empty and result.added_cases == 0
     assert "correction" not in [e.tag for e in result.events]
@@ -98,11 +98,11 @@ def test_drift_without_a_carry_over_is_kept_reported_and_never_published_as_a_co
     assert set(result.schools.columns) - set(old.columns) == {"21Total", "20210211"}  # the migration's, the day's
     blair = result.schools.set_index(SCHOOL_ID).loc["610087"]
     assert blair[GTOTAL] == 1 and result.kept_drift == {"610087": -1}
-    publication = pipeline.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
-    assert publication.message is None and pipeline.PAGE_KEY not in publication.objects
+    publication = outputs.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
+    assert publication.message is None and publish_plan.PAGE_KEY not in publication.objects
 
-    later = pipeline.apply(
-        pipeline.Feed("health-api-json", make_totals(**{"610087": 2}), []), read(result.schools), date(2021, 2, 12)
+    later = applying.apply(
+        inputs.Feed("health-api-json", make_totals(**{"610087": 2}), []), read(result.schools), date(2021, 2, 12)
     )
     assert later.changes["new_cases"].tolist() == [1]  # the district's next case, counted once
     assert "correction" not in [e.tag for e in later.events]
@@ -116,9 +116,9 @@ def test_drift_without_a_carry_over_is_kept_reported_and_never_published_as_a_co
 def test_kept_drift_moves_onto_the_carry_over_the_first_season_close_adds(make_schools, make_totals) -> None:
     old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [3] * 10})
     old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
-    reset = pipeline.Feed("health-api-json", make_totals(**{"609772": 1}), [])
+    reset = inputs.Feed("health-api-json", make_totals(**{"609772": 1}), [])
 
-    result = pipeline.apply(reset, read(old), date(2021, 2, 11), new_season="SY2021")
+    result = applying.apply(reset, read(old), date(2021, 2, 11), new_season="SY2021")
 
     blair = result.schools.set_index(SCHOOL_ID).loc["610087"]
     assert (blair[GTOTAL], blair["SY2021"]) == (2, 2)  # the day columns' 2 now, the season the district said: 0
@@ -129,12 +129,12 @@ def test_a_published_table_with_new_drift_is_refused(make_schools, make_totals) 
     """The kept drift is allowed exactly: the published check still catches drift the merge would create."""
     old = spring_2021(make_schools, **{"610087": [1] + [0] * 8 + [1], "609772": [0] * 10})
     old.loc[old[SCHOOL_ID] == "610087", GTOTAL] = 1
-    result = pipeline.apply(
-        pipeline.Feed("health-api-json", make_totals(**{"610087": 1}), []), read(old), date(2021, 2, 11)
+    result = applying.apply(
+        inputs.Feed("health-api-json", make_totals(**{"610087": 1}), []), read(old), date(2021, 2, 11)
     )
     result.kept_drift = {}
     with pytest.raises(InputError, match="counted_total"):
-        pipeline.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
+        outputs.build_publication(result, date(2021, 2, 11), pd.Timestamp("2021-02-11 12:00"), "https://x")
 
 
 def test_totals_dates_the_per_school_table_lacks_are_named_every_one(make_schools) -> None:
@@ -146,7 +146,7 @@ def test_totals_dates_the_per_school_table_lacks_are_named_every_one(make_school
     extra = pd.DataFrame({"date": [20210211, 20210212], "daily": [3, 0], "running": [5, 5]})
     totals = pd.concat([totals, extra], ignore_index=True).fillna(0)
 
-    hist = pipeline.read_history(history.csv_bytes(schools), history.csv_bytes(totals), NAMES)
+    hist = inputs.read_history(history.csv_bytes(schools), history.csv_bytes(totals), NAMES)
 
     (dropped,) = [e for e in hist.events if e.tag == "totals-dates-dropped"]
     assert "2 date(s) that allCpsCovidData.csv has no day column for: 20210211, 20210212" in str(dropped)
@@ -155,24 +155,24 @@ def test_totals_dates_the_per_school_table_lacks_are_named_every_one(make_school
 
 def test_a_new_season_name_the_history_has_is_refused_listing_its_carry_overs(make_schools, make_totals) -> None:
     schools = make_schools(DAYS, {"609772": [5] * 10}, carry_overs={"preSY2122": {"609772": 3}})
-    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 2}), [])
+    feed = inputs.Feed("health-api-json", make_totals(**{"609772": 2}), [])
     with pytest.raises(InputError) as refused:
-        pipeline.apply(feed, read(schools), date(2021, 2, 11), new_season="preSY2122")
+        applying.apply(feed, read(schools), date(2021, 2, 11), new_season="preSY2122")
     assert str(refused.value) == (
         "new season name 'preSY2122': the history already has a column preSY2122 (its carry-over columns: "
         "preSY2122); nothing was written. Name the season that just ended with a name the history does not have yet"
     )
-    resumed = pipeline.apply(feed, read(schools), date(2021, 2, 11), new_season="preSY2122", resumed=True)
+    resumed = applying.apply(feed, read(schools), date(2021, 2, 11), new_season="preSY2122", resumed=True)
     assert resumed.schools.columns.tolist().count("preSY2122") == 1  # finishing an update that closed it already
 
 
 def test_a_reset_names_the_command_that_was_run(make_schools, make_totals) -> None:
     schools = make_schools(DAYS, {"609772": [10] * 10}, carry_overs={})
-    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 1}), [])
+    feed = inputs.Feed("health-api-json", make_totals(**{"609772": 1}), [])
     with pytest.raises(InputError, match="rerun the update with new_season=NAME"):
-        pipeline.apply(feed, read(schools), date(2021, 2, 11))
+        applying.apply(feed, read(schools), date(2021, 2, 11))
     with pytest.raises(InputError, match="rerun cps-covid merge --out x --new-season NAME, NAME naming the season"):
-        pipeline.apply(feed, read(schools), date(2021, 2, 11), rerun=pipeline.Rerun("cps-covid merge --out x"))
+        applying.apply(feed, read(schools), date(2021, 2, 11), rerun=season_calendar.Rerun("cps-covid merge --out x"))
 
 
 def test_a_blank_carry_over_under_its_old_name_is_named_as_the_file_names_it(make_schools) -> None:

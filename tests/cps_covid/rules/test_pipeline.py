@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cps_covid.errors import ConcurrentWriteError, InputError
-from cps_covid.rules import history, merge, pipeline
+from cps_covid.rules import applying, history, inputs, merge, outputs, publish_plan
 from cps_covid.rules.ledger import Entry
 from cps_covid.rules.publish_plan import plan_writes
 from cps_covid.rules.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
@@ -68,7 +68,7 @@ def test_the_real_history_passes_with_drift_warnings(real_history, real_schools)
 
 
 def test_the_history_without_totals_is_checked_alone(real_files):
-    hist = pipeline.read_history(real_files["allCpsCovidData.csv"], None, NAMES)
+    hist = inputs.read_history(real_files["allCpsCovidData.csv"], None, NAMES)
     assert [r.suite for r in hist.reports] == ["history_cells", "history_schools"]
     assert len(hist.warnings) == 1
 
@@ -117,7 +117,7 @@ def test_the_history_without_totals_is_checked_alone(real_files):
 def test_a_broken_history_stops_naming_row_column_and_value(real_files, edit, expected):
     payload = edited(real_files["allCpsCovidData.csv"], edit)
     with pytest.raises(ValidationFailed) as raised:
-        pipeline.read_history(payload, real_files["CPStotals.csv"], NAMES)
+        inputs.read_history(payload, real_files["CPStotals.csv"], NAMES)
     message = str(raised.value)
     assert message.startswith("validation failed, nothing was written: allCpsCovidData.csv: ")
     for part in expected:
@@ -127,7 +127,7 @@ def test_a_broken_history_stops_naming_row_column_and_value(real_files, edit, ex
 def test_a_coordinate_that_is_not_a_number_stops(real_files):
     payload = edited(real_files["allCpsCovidData.csv"], cells((9, LATITUDE, "north")))
     with pytest.raises(InputError, match=r"^allCpsCovidData\.csv: line 11: Latitude is 'north', not a number$"):
-        pipeline.read_history(payload, real_files["CPStotals.csv"], NAMES)
+        inputs.read_history(payload, real_files["CPStotals.csv"], NAMES)
 
 
 @pytest.mark.parametrize(("which", "column"), [(0, GTOTAL), (0, LONGITUDE), (0, SCHOOL), (1, "running"), (1, "date")])
@@ -135,35 +135,35 @@ def test_a_missing_column_stops_naming_file_and_column(real_files, which, column
     payloads = [real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"]]
     payloads[which] = edited(payloads[which], lambda f: f.drop(columns=[column]))
     with pytest.raises(InputError, match=rf"^{NAMES[which]}: line 1: missing column\(s\) {column} \(found"):
-        pipeline.read_history(*payloads, NAMES)
+        inputs.read_history(*payloads, NAMES)
 
 
 def test_an_empty_history_file_stops(real_files):
     with pytest.raises(InputError, match=r"^CPStotals\.csv: the file is empty$"):
-        pipeline.read_history(real_files["allCpsCovidData.csv"], b"", NAMES)
+        inputs.read_history(real_files["allCpsCovidData.csv"], b"", NAMES)
 
 
 # --- build_publication --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def sample_feed(feed_dir) -> pipeline.Feed:
-    return pipeline.read_feed((feed_dir / "2021-09-23-cases.csv").read_bytes(), "2021-09-23-cases.csv")
+def sample_feed(feed_dir) -> inputs.Feed:
+    return inputs.read_feed((feed_dir / "2021-09-23-cases.csv").read_bytes(), "2021-09-23-cases.csv")
 
 
 @pytest.fixture(scope="module")
 def sample_merge(real_history, sample_feed, feed_dir) -> merge.MergeResult:
     ignore = frozenset({"610377"})
     known = json.loads((feed_dir / "school-profiles.json").read_text())
-    wanted = pipeline.new_school_ids(sample_feed, real_history.schools, ignore)
+    wanted = inputs.new_school_ids(sample_feed, real_history.schools, ignore)
     assert wanted == ["400199"]
     found = [p | {SCHOOL_ID: str(p["SchoolID"])} for p in known if str(p["SchoolID"]) in wanted]
-    profiles = pipeline.profiles_frame(found)
+    profiles = inputs.profiles_frame(found)
     return merge.apply_feed(real_history.schools, sample_feed.totals, AS_OF, profiles=profiles, ignore_ids=ignore)
 
 
 def test_a_publication_with_new_cases_has_four_objects_and_a_message(sample_merge):
-    publication = pipeline.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com/")
+    publication = outputs.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com/")
 
     assert set(publication.objects) == {
         "data/allCpsCovidData.csv",
@@ -198,13 +198,13 @@ def test_a_publication_without_moved_cases_has_only_the_three_csv_files(sample_m
     again = merge.apply_feed(sample_merge.schools, sample_feed.totals, AS_OF, ignore_ids=frozenset({"610377"}))
     assert again.changes.empty
 
-    publication = pipeline.build_publication(again, AS_OF, UPDATED, "https://cpscovid.com")
+    publication = outputs.build_publication(again, AS_OF, UPDATED, "https://cpscovid.com")
 
     assert set(publication.objects) == {f"data/{n}" for n in CSV_FILES}
     assert publication.subject is None
     assert publication.message is None
     assert not publication.notifies
-    first = pipeline.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com")
+    first = outputs.build_publication(sample_merge, AS_OF, UPDATED, "https://cpscovid.com")
     for key in publication.objects:
         assert publication.objects[key] == first.objects[key]
 
@@ -212,7 +212,7 @@ def test_a_publication_without_moved_cases_has_only_the_three_csv_files(sample_m
 def test_a_correction_alone_still_publishes_the_page(make_schools, make_totals):
     schools = make_schools(["20210921", "20210922"], {"609772": [2, 1]})
     result = merge.apply_feed(schools, make_totals(**{"609772": 1}), AS_OF)
-    publication = pipeline.build_publication(result, AS_OF, UPDATED, "https://cpscovid.com")
+    publication = outputs.build_publication(result, AS_OF, UPDATED, "https://cpscovid.com")
 
     assert "newcases.html" in publication.objects
     assert publication.subject == "CPS COVID update: 0 new cases (Sep. 23, 2021)"
@@ -228,7 +228,7 @@ def test_a_correction_inside_the_14_day_window_publishes(make_schools, make_tota
     addams = later.schools.set_index("CPS_School_ID").loc["609772"]
     assert (addams["7Total"], addams["14Total"], addams["21Total"]) == (0, -1, -1)
 
-    publication = pipeline.build_publication(later, AS_OF, UPDATED, "https://cpscovid.com")
+    publication = outputs.build_publication(later, AS_OF, UPDATED, "https://cpscovid.com")
 
     assert all(report.success for report in publication.reports)
 
@@ -237,7 +237,7 @@ def test_windows_that_disagree_with_their_days_are_never_published(make_schools,
     result = merge.apply_feed(make_schools(["20210922"], {"609772": [1]}), make_totals(**{"609772": 3}), AS_OF)
     stale = dataclasses.replace(result, schools=result.schools.assign(**{"7Total": [1]}))
     with pytest.raises(ValidationFailed, match=r"on 7Total, days_7Total failed .*7Total=1"):
-        pipeline.build_publication(stale, AS_OF, UPDATED, "https://cpscovid.com")
+        outputs.build_publication(stale, AS_OF, UPDATED, "https://cpscovid.com")
 
 
 def test_drift_is_never_published(real_schools):
@@ -245,16 +245,16 @@ def test_drift_is_never_published(real_schools):
         schools=real_schools, day="20210922", changes=pd.DataFrame({"new_cases": pd.Series(dtype="int64")})
     )
     with pytest.raises(ValidationFailed, match=r"on gTotal, counted_total failed .*row 38: .*BLAIR"):
-        pipeline.build_publication(unrepaired, date(2021, 9, 22), UPDATED, "https://cpscovid.com")
+        outputs.build_publication(unrepaired, date(2021, 9, 22), UPDATED, "https://cpscovid.com")
 
 
 def test_new_school_ids_skip_known_and_ignored(real_schools, make_totals):
-    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 1, "400199": 2, "610377": 1, "400001": 1}), [])
-    assert pipeline.new_school_ids(feed, real_schools, frozenset({"610377"})) == ["400001", "400199"]
+    feed = inputs.Feed("health-api-json", make_totals(**{"609772": 1, "400199": 2, "610377": 1, "400001": 1}), [])
+    assert inputs.new_school_ids(feed, real_schools, frozenset({"610377"})) == ["400001", "400199"]
 
 
 def test_profiles_frame_reads_the_profile_fields():
-    frame = pipeline.profiles_frame(
+    frame = inputs.profiles_frame(
         [
             {
                 "CPS_School_ID": 400199,
@@ -270,7 +270,7 @@ def test_profiles_frame_reads_the_profile_fields():
     assert frame.loc[0, LATITUDE] == 41.9402
     assert frame.loc[0, LONGITUDE] == -87.6587
     assert frame.loc[1, [LATITUDE, LONGITUDE]].isna().all()
-    assert pipeline.profiles_frame([]).columns.tolist() == [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]
+    assert inputs.profiles_frame([]).columns.tolist() == [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]
 
 
 # --- the front end's layout ---------------------------------------------------------------------------
@@ -285,9 +285,9 @@ def test_a_history_published_with_the_vaccination_columns_last_is_put_in_the_fro
         {"609772": [1, 2], "610212": [0, 3]},
         trailing={"Student_Count": [700, 410], "Vax_First_Dose": [400, 200], "Vax_Complete": [300, 100]},
     )
-    feed = pipeline.Feed("health-api-json", make_totals(**{"609772": 4, "610212": 3}), [])
-    read = pipeline.read_history(history.csv_bytes(old), None, NAMES)
-    result = pipeline.apply(feed, read, AS_OF)
+    feed = inputs.Feed("health-api-json", make_totals(**{"609772": 4, "610212": 3}), [])
+    read = inputs.read_history(history.csv_bytes(old), None, NAMES)
+    result = applying.apply(feed, read, AS_OF)
 
     columns = result.schools.columns.tolist()
     assert columns[:12] == [
@@ -303,7 +303,7 @@ def test_a_history_published_with_the_vaccination_columns_last_is_put_in_the_fro
     assert [e.tag for e in result.events][:1] == ["migration"]
     assert "Student_Count, Vax_Complete, Vax_First_Dose moved after CPS_School_ID" in str(result.events[0])
 
-    again = pipeline.read_history(history.csv_bytes(result.schools), None, NAMES)
+    again = inputs.read_history(history.csv_bytes(result.schools), None, NAMES)
     assert again.events == []  # once: what was written is in the layout
 
 
@@ -347,21 +347,21 @@ def claimed(real_files, feed_dir, sample_merge) -> tuple[Entry, bytes, dict[str,
         profiles=added[[SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].to_dict("records"),
         changes=[],
     )
-    result = pipeline.replay(entry, payload, real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"])
-    objects = pipeline.build_publication(result, AS_OF, UPDATED, "https://cpscovid.com/").objects
+    result = applying.replay(entry, payload, real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"])
+    objects = outputs.build_publication(result, AS_OF, UPDATED, "https://cpscovid.com/").objects
     writes = plan_writes(objects, {})
     return entry.planned(writes, "subject", "message"), payload, objects
 
 
 def test_a_resumed_entry_gives_the_bytes_it_planned_whether_or_not_its_table_was_written(real_files, claimed):
     entry, payload, planned = claimed
-    before = pipeline.resumed_objects(
+    before = outputs.resumed_objects(
         entry, payload, real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"], {}, "https://cpscovid.com/"
     )
     assert before == planned
 
-    written_schools, written_totals = planned[pipeline.SCHOOLS_KEY][0], planned[pipeline.TOTALS_KEY][0]
-    after = pipeline.resumed_objects(entry, payload, written_schools, written_totals, {}, "https://cpscovid.com/")
+    written_schools, written_totals = planned[publish_plan.SCHOOLS_KEY][0], planned[publish_plan.TOTALS_KEY][0]
+    after = outputs.resumed_objects(entry, payload, written_schools, written_totals, {}, "https://cpscovid.com/")
     assert after == planned
 
 
@@ -370,7 +370,7 @@ def test_a_resume_on_a_table_someone_else_changed_is_refused_naming_the_objects(
     edited = real_files["allCpsCovidData.csv"].replace(b"ADDAMS", b"ADAMS", 1)  # a hand edit since the claim
 
     with pytest.raises(ConcurrentWriteError, match=rf"^update {entry.id} cannot be resumed: data/allCpsCovidData\.csv"):
-        pipeline.resumed_objects(entry, payload, edited, real_files["CPStotals.csv"], {}, "https://cpscovid.com/")
+        outputs.resumed_objects(entry, payload, edited, real_files["CPStotals.csv"], {}, "https://cpscovid.com/")
 
 
 def test_a_resume_whose_objects_are_not_the_planned_set_is_refused(real_files, claimed):
@@ -379,6 +379,4 @@ def test_a_resume_whose_objects_are_not_the_planned_set_is_refused(real_files, c
     extra = dataclasses.replace(without_page, objects=without_page.objects | {"data/other.csv": "0" * 32})
 
     with pytest.raises(ConcurrentWriteError, match="its objects would differ"):
-        pipeline.resumed_objects(
-            extra, payload, real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"], {}, "x"
-        )
+        outputs.resumed_objects(extra, payload, real_files["allCpsCovidData.csv"], real_files["CPStotals.csv"], {}, "x")

@@ -67,7 +67,7 @@ FORMATS = {"case-list-csv": case_list_csv, "health-api-json": health_api_json}
 
 
 def feed_totals(payload: bytes, name: str, kind: str) -> pd.DataFrame:
-    """Parse the payload by content and add up season totals, as ``pipeline.read_feed`` does."""
+    """Parse the payload by content and add up season totals, as ``inputs.read_feed`` does."""
     parsed = parse_feed(payload, name)
     assert parsed.kind == kind
     return merge.season_totals_from_rows(parsed.rows.assign(cases=parsed.rows["cases_number"].astype("int64")))

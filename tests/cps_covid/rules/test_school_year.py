@@ -19,7 +19,7 @@ import pytest
 
 from cps_covid.errors import GapError, InputError, NewSeasonError
 from cps_covid.operations.offline import merge_folder
-from cps_covid.rules import history, merge, pipeline, season
+from cps_covid.rules import applying, history, inputs, merge, outputs, publish_plan, season_calendar
 from cps_covid.rules.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
 from local.season_replay import FIRST_DAY, LAST_HISTORY_DAY, feed_of, history_until, real_schools
 
@@ -130,15 +130,15 @@ def test_without_a_calendar_the_first_day_stops_and_the_manual_close_works(tmp_p
 # --- the rules, on tables built in code ------------------------------------------------------------------
 
 
-def feed_of_totals(make_totals, **totals: int) -> pipeline.Feed:
-    return pipeline.Feed("health-api-json", make_totals(**totals), [])
+def feed_of_totals(make_totals, **totals: int) -> inputs.Feed:
+    return inputs.Feed("health-api-json", make_totals(**totals), [])
 
 
-def read(schools: pd.DataFrame) -> pipeline.History:
-    return pipeline.read_history(history.csv_bytes(schools), None, ("h.csv", "t.csv"))
+def read(schools: pd.DataFrame) -> inputs.History:
+    return inputs.read_history(history.csv_bytes(schools), None, ("h.csv", "t.csv"))
 
 
-CALENDAR = pipeline.SeasonRules.of("SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18", 7, 14)
+CALENDAR = season_calendar.SeasonRules.of("SY2122:2021-08-30,Summer_22:2022-06-14,SY2223:2022-08-18", 7, 14)
 
 
 @pytest.mark.parametrize(
@@ -148,61 +148,61 @@ CALENDAR = pipeline.SeasonRules.of("SY2122:2021-08-30,Summer_22:2022-06-14,SY222
 def test_a_reset_near_a_season_start_closes_the_season_that_ended(make_schools, make_totals, as_of, column) -> None:
     days = [day_column(as_of - timedelta(days=n)) for n in range(3, 0, -1)]
     schools = make_schools(days, {"609772": [40, 30, 0], "610212": [0, 0, 9]}, carry_overs={})
-    result = pipeline.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), as_of, rules=CALENDAR)
+    result = applying.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), as_of, rules=CALENDAR)
     assert (result.season_closed, result.closed_by_calendar) == (column, True)
     assert result.schools[column].tolist() == [70, 9] and result.changes["new_cases"].tolist() == [1]
     assert HistoryLayout.of(result.schools.columns).carry_overs == [column]
-    subject, body = pipeline.season_notice(result, as_of)
+    subject, body = outputs.season_notice(result, as_of)
     assert subject == f"cps-covid: the season was closed into {column} ({as_of:%b. %d, %Y}), no action needed"
     assert f"Carry-over columns now: {column}." in body and "by the season calendar" in body
-    manual = pipeline.apply(
+    manual = applying.apply(
         feed_of_totals(make_totals, **{"609772": 1}), read(schools), as_of, rules=CALENDAR, new_season="Mine"
     )
-    assert pipeline.season_notice(manual, as_of) is None  # closed by hand: the operator knows
+    assert outputs.season_notice(manual, as_of) is None  # closed by hand: the operator knows
 
 
 def test_a_reset_far_from_any_season_start_stops_with_guidance(make_schools, make_totals) -> None:
     schools = make_schools(["20211014", "20211015"], {"609772": [40, 30]})
     with pytest.raises(NewSeasonError, match=r"reset its totals.*rerun the update with new_season=NAME"):
-        pipeline.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), date(2021, 10, 16), rules=CALENDAR)
+        applying.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), date(2021, 10, 16), rules=CALENDAR)
 
 
 def test_a_reset_whose_carry_over_exists_already_stops(make_schools, make_totals) -> None:
     schools = make_schools(["20220619"], {"609772": [60]}, carry_overs={"preSY2122": {}, "SY2122": {}})
     with pytest.raises(NewSeasonError, match="would close it into SY2122, which the history already has"):
-        pipeline.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), date(2022, 6, 20), rules=CALENDAR)
+        applying.apply(feed_of_totals(make_totals, **{"609772": 1}), read(schools), date(2022, 6, 20), rules=CALENDAR)
 
 
 def test_an_empty_feed_agrees_with_a_season_without_cases(make_schools) -> None:
     schools = make_schools(DAYS, {"609772": [0] * 10, "610212": [0] * 10})
-    empty = pipeline.read_feed(b"[]", "today.json")
-    result = pipeline.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR)
+    empty = inputs.read_feed(b"[]", "today.json")
+    result = applying.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR)
     assert result.changes.empty and result.schools["20210611"].eq(0).all() and result.season_closed is None
-    publication = pipeline.build_publication(result, date(2021, 6, 11), pd.Timestamp("2021-06-11"), "https://x")
-    assert pipeline.SCHOOLS_KEY in publication.objects and publication.message is None
+    publication = outputs.build_publication(result, date(2021, 6, 11), pd.Timestamp("2021-06-11"), "https://x")
+    assert publish_plan.SCHOOLS_KEY in publication.objects and publication.message is None
 
 
 def test_an_empty_feed_while_the_season_has_cases_is_a_reset(make_schools) -> None:
     schools = make_schools(DAYS, {"609772": [0] * 9 + [3]})  # 3 cases: too few for the share rule, still a reset
-    empty = pipeline.read_feed(b"[]", "today.json")
+    empty = inputs.read_feed(b"[]", "today.json")
     with pytest.raises(NewSeasonError, match="the feed lists no case at all where the history counts 3 this season"):
-        pipeline.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR)
-    closed = pipeline.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR, new_season="Spring_21")
+        applying.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR)
+    closed = applying.apply(empty, read(schools), date(2021, 6, 11), rules=CALENDAR, new_season="Spring_21")
     assert closed.schools["Spring_21"].tolist() == [3] and closed.changes.empty
 
 
 def test_a_source_that_answers_nothing_stays_an_error() -> None:
     with pytest.raises(InputError, match="the feed is empty"):
-        pipeline.read_feed(b"", "today.json")
+        inputs.read_feed(b"", "today.json")
 
 
 def test_a_gap_stops_before_zero_filling_and_says_how_to_confirm(make_schools, make_totals) -> None:
     schools = make_schools(DAYS, {"609772": [1] * 10})
     feed = feed_of_totals(make_totals, **{"609772": 12})
-    fine = pipeline.apply(feed, read(schools), date(2021, 6, 24), rules=CALENDAR)  # 14 days after: zero-filled
+    fine = applying.apply(feed, read(schools), date(2021, 6, 24), rules=CALENDAR)  # 14 days after: zero-filled
     assert HistoryLayout.of(fine.schools.columns).days[-1] == "20210624" and fine.added_cases == 2
     with pytest.raises(GapError) as stopped:
-        pipeline.apply(feed, read(schools), date(2021, 6, 25), rules=CALENDAR)
+        applying.apply(feed, read(schools), date(2021, 6, 25), rules=CALENDAR)
     assert str(stopped.value) == (
         "the history's last day column is 2021-06-10, 15 days before 2021-06-25: this update would add 14 "
         "zero-filled day column(s), 2021-06-11 to 2021-06-24, as days without a case, and put every case reported "
@@ -210,25 +210,25 @@ def test_a_gap_stops_before_zero_filling_and_says_how_to_confirm(make_schools, m
         "rerun the update with fill_gap=true (cps-covid run --fill-gap, or a custom run in the Prefect UI); "
         "otherwise apply the missing days' feeds first (one update per day, oldest first)"
     )
-    confirmed = pipeline.apply(feed, read(schools), date(2021, 6, 25), rules=CALENDAR, fill_gap=True)
+    confirmed = applying.apply(feed, read(schools), date(2021, 6, 25), rules=CALENDAR, fill_gap=True)
     assert len(HistoryLayout.of(confirmed.schools.columns).days) == 25 and confirmed.added_cases == 2
 
 
 def test_the_calendar_setting_is_read_and_a_wrong_one_named() -> None:
-    assert season.parse_calendar(" SY2223:2022-08-18, SY2122:2021-08-30 ") == [
-        season.SeasonStart("SY2122", date(2021, 8, 30)),
-        season.SeasonStart("SY2223", date(2022, 8, 18)),
+    assert season_calendar.parse_calendar(" SY2223:2022-08-18, SY2122:2021-08-30 ") == [
+        season_calendar.SeasonStart("SY2122", date(2021, 8, 30)),
+        season_calendar.SeasonStart("SY2223", date(2022, 8, 18)),
     ]
-    assert season.parse_calendar("") == []
+    assert season_calendar.parse_calendar("") == []
     with pytest.raises(InputError, match="setting seasons: 'SY2223 2022-08-18' is not NAME:YYYY-MM-DD"):
-        season.parse_calendar("SY2223 2022-08-18")
+        season_calendar.parse_calendar("SY2223 2022-08-18")
     with pytest.raises(InputError, match="setting seasons '20-21'"):
-        season.parse_calendar("20-21:2020-08-30")
+        season_calendar.parse_calendar("20-21:2020-08-30")
 
 
 def test_the_front_ends_layout_holds_across_season_changes(make_schools, make_totals) -> None:
     schools = make_schools(["20220612", "20220613"], {"609772": [40, 30]})
-    result = pipeline.apply(
+    result = applying.apply(
         feed_of_totals(make_totals, **{"609772": 2}), read(schools), date(2022, 6, 14), rules=CALENDAR
     )
     columns = result.schools.columns.tolist()

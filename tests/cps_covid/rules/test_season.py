@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from cps_covid.errors import InputError
-from cps_covid.rules import season
+from cps_covid.rules import season, season_calendar
 
 DAYS = ["20220608", "20220609"]
 
@@ -40,11 +40,11 @@ def test_the_reset_message_says_what_and_how_to_close(schools, make_totals) -> N
 
 
 def test_the_calendar_closes_a_reset_near_a_seasons_first_day() -> None:
-    calendar = season.parse_calendar("Summer_22:2022-06-14, SY2122:2021-08-30")
+    calendar = season_calendar.parse_calendar("Summer_22:2022-06-14, SY2122:2021-08-30")
     assert [s.name for s in calendar] == ["SY2122", "Summer_22"]  # in date order
-    assert season.calendar_close(calendar, date(2022, 6, 16), 7) == ("SY2122", calendar[1])
-    assert season.calendar_close(calendar, date(2021, 8, 27), 7) == ("preSY2122", calendar[0])
-    assert season.calendar_close(calendar, date(2022, 7, 1), 7) is None
+    assert season_calendar.calendar_close(calendar, date(2022, 6, 16), 7) == ("SY2122", calendar[1])
+    assert season_calendar.calendar_close(calendar, date(2021, 8, 27), 7) == ("preSY2122", calendar[0])
+    assert season_calendar.calendar_close(calendar, date(2022, 7, 1), 7) is None
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_the_calendar_closes_a_reset_near_a_seasons_first_day() -> None:
 )
 def test_a_malformed_calendar_is_refused_naming_the_item(text: str, says: str) -> None:
     with pytest.raises(InputError, match=says):
-        season.parse_calendar(text)
+        season_calendar.parse_calendar(text)
 
 
 def test_closing_a_season_keeps_each_schools_season_so_far_before_the_days(make_schools) -> None:

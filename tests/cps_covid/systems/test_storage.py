@@ -6,7 +6,7 @@ import pytest
 
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.systems import s3
-from cps_covid.systems.storage import MemoryStorage, Storage
+from local.memory import MemoryStorage, Storage
 
 
 @pytest.fixture(params=["memory", "s3"])
