@@ -108,7 +108,7 @@ def task_runs(flow_run_id: Any, expected: int, deadline: float = 20.0) -> list[d
             time.sleep(0.25)
     return [
         {
-            # "Fetch the district's feed-3fa", or a run name of its own: "Record progress: published"
+            # "Fetch the district's feed-3fa", or a run name of its own: "Archive the previous day"
             "name": r.name.split(": ")[0].rsplit("-", 1)[0],
             "run_s": r.total_run_time.total_seconds() if r.total_run_time else None,
             "state": r.state_name,

@@ -7,14 +7,14 @@ SNS only takes signed requests, so the automations run this small flow instead
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 
+from cps_covid.rules import clock
 from cps_covid.rules.alarms import alert_text, in_school_year
 from cps_covid.settings import Settings
-from tasks.alarms import alarm_once, publish_alarm
+from tasks.alarms import alarm_once, operators_topic, publish_alarm
 
 
 @flow(name="cps-covid-alert", flow_run_name="alert-{reason}-{deployment}")
@@ -29,13 +29,13 @@ def alert(
     settings = Settings.load()
     if not settings.alarm_topic_arn:
         raise ValueError("no alarm topic: set CPS_COVID_ALARM_TOPIC_ARN or alarm_topic_arn in cps_covid_settings")
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    today = clock.today(settings.replay_clock, datetime.now(UTC), settings.timezone)
     if reason == "stale" and not in_school_year(today, settings.school_year):
         get_run_logger().info("No completed run for 2 hours, but %s is outside the school year: no alarm", today)
         return None
     if flow_run_id and reason != "stale":  # at most one alarm per failing run (its own hook may have sent it)
         return alarm_once(deployment, flow_run_name, flow_run_id, state, settings, retried=True)
-    return publish_alarm(*alert_text(reason, deployment, flow_run_name, state, ""), settings)
+    return publish_alarm(*alert_text(reason, deployment, flow_run_name, state, ""), operators_topic(settings))
 
 
 if __name__ == "__main__":

@@ -29,160 +29,36 @@ import asyncio
 import sys
 from contextlib import suppress
 from datetime import date, datetime
-from typing import cast
 
-import pandas as pd
 from prefect import flow, tags
 from prefect.context import SyncClientContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 
 from cps_covid.errors import CpsCovidError
-from cps_covid.publishing import publication
 from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
-from cps_covid.rules import archive, clock, inputs, outputs, publish_plan, season_calendar
+from cps_covid.publishing.publication import Finished
+from cps_covid.publishing.resources import Resources
+from cps_covid.rules import archive, clock, inputs, outputs
 from cps_covid.rules.ledger import Entry, Ledger
 from cps_covid.rules.merge import MergeResult
 from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
+from cps_covid.rules.season_calendar import SeasonRules
 from cps_covid.rules.summary import UpdateSummary
 from cps_covid.settings import Settings
-from cps_covid.systems.district import Fetched
-from cps_covid.systems.s3 import StoredObject
 from tasks.alarms import alarm_now, tell_if_recovered
-from tasks.archive import archive_previous_day, keep_daily_feed
+from tasks.archive import archive_previous_day
 from tasks.fetch import fetch, look_up_new_schools
-from tasks.ledger import archive_payload, checkpoint, claim, read_ledger, release
+from tasks.ledger import archive_payload, read_ledger
 from tasks.merge import merge_feed, recompute_entry, render_outputs
-from tasks.publish import (
-    invalidate_cdn,
-    notify_subscribers,
-    publish_objects,
-    read_archived,
-    read_published,
-    tell_operators,
-)
+from tasks.publish import finish_unfinished, publish_update, read_archived, read_published
 from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
-from tasks.social import enabled_channels, post_social_summaries
+from tasks.social import retry_social_posts
 from tasks.validate import validate_feed, validate_history
 
 
 def _run_name() -> str:
     return run_name("update")
-
-
-def _etags(published: dict) -> dict[str, str | None]:
-    return {k: (v.etag if hasattr(v, "etag") else v) for k, v in published.items()}
-
-
-def _effects(settings: Settings) -> publication.Effects:
-    """The state machine's side effects as this flow's tasks, on the configured bucket, CDN and topic."""
-    return publication.Effects(
-        publish=lambda writes, object_tags: publish_objects(writes, object_tags, settings),
-        invalidate=lambda paths, reference: invalidate_cdn(paths, reference, settings),
-        notify=lambda subject, message: notify_subscribers(subject, message, settings),
-        record=lambda ledger, etag, entry_id, step, **fields: checkpoint(
-            ledger, etag, entry_id, step, settings, **fields
-        ),
-        release=lambda ledger, etag, entry_id: release(ledger, etag, entry_id, settings),
-        tell=lambda subject, body: tell_operators((subject, body), settings),
-        keep=lambda entry, object_tags: keep_daily_feed(entry, object_tags, settings),
-        post=lambda entry: post_social_summaries(
-            pd.DataFrame(entry.changes), date.fromisoformat(entry.as_of), settings
-        ),
-    )
-
-
-def _recorded(summary: UpdateSummary, finished: publication.Finished) -> tuple[Ledger, str]:
-    """What the state machine did, in the run summary; the ledger and ETag it left."""
-    summary.written += finished.written
-    summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
-    summary.message_id = finished.message_id or summary.message_id
-    summary.warnings += finished.warnings
-    summary.notes += finished.notes
-    return finished.ledger, finished.etag
-
-
-def _planned(
-    summary: UpdateSummary,
-    result: MergeResult,
-    outputs: outputs.Publication,
-    writes: list[PlannedWrite],
-    warnings: list[str],
-) -> None:
-    """What the merge found and the update would write, in the run summary."""
-    summary.new_cases, summary.schools_affected = result.added_cases, result.schools_affected
-    summary.changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
-    summary.planned = [w.key for w in writes]
-    summary.subject, summary.message = outputs.subject, outputs.message
-    summary.events += result.events
-    summary.warnings += warnings
-
-
-def _reported(summary: UpdateSummary, note: str | None = None) -> dict:
-    if note:
-        summary.notes.append(note)
-    report_run(summary)
-    return summary.as_dict()
-
-
-def resume_unfinished(
-    ledger: Ledger, etag: str | None, now: datetime, settings: Settings, summary: UpdateSummary
-) -> tuple[Ledger, str | None] | State:
-    """Finish the update a crashed run left, once its lease has expired; ``Cancelled`` while it has not."""
-    entry = ledger.unfinished()
-    if entry is None or etag is None:  # an entry was read: the ledger has an ETag
-        return ledger, etag
-    if not entry.lease_expired(now, settings.lease_seconds):
-        return Cancelled(
-            message=f"update {entry.id} of run {entry.flow_run} is still being "
-            f"published (claimed until {entry.lease_until}): this run did nothing"
-        )
-
-    def planned_writes(entry: Entry) -> list[PlannedWrite]:  # the same bytes it planned, or it refuses
-        published = read_published(settings)
-        payload = read_archived(entry.raw_key, settings)
-        objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
-        return plan_writes(objects, _etags(published))
-
-    summary.notes.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
-    return _recorded(
-        summary, publication.resume(ledger, etag, entry, planned_writes, settings.tags, _effects(settings))
-    )
-
-
-def validate_inputs(
-    fetched: Fetched, published: dict, settings: Settings, keep_docs: Settings | None
-) -> tuple[inputs.Feed, inputs.History]:
-    """The feed and the published history, each through its suites."""
-    schools_obj = cast(StoredObject | None, published[publish_plan.SCHOOLS_KEY])
-    totals_obj = cast(StoredObject | None, published[publish_plan.TOTALS_KEY])
-    if schools_obj is None:
-        raise FileNotFoundError(
-            f"s3://{settings.bucket}/{publish_plan.SCHOOLS_KEY} does not exist: seed the history first"
-        )
-    feed = validate_feed(fetched, keep_docs)
-    history = validate_history(
-        schools_obj.body,
-        totals_obj.body if totals_obj else None,
-        (f"s3://{settings.bucket}/{publish_plan.SCHOOLS_KEY}", f"s3://{settings.bucket}/{publish_plan.TOTALS_KEY}"),
-        keep_docs,
-    )
-    return feed, history
-
-
-def merge_into_history(
-    feed: inputs.Feed,
-    history: inputs.History,
-    as_of: date,
-    new_season: str | None,
-    fill_gap: bool,
-    settings: Settings,
-) -> tuple[MergeResult, pd.DataFrame]:
-    """The feed merged into the history, with the profiles of schools it has never seen."""
-    new_ids = inputs.new_school_ids(feed, history.schools, settings.ignore_ids)
-    profiles = look_up_new_schools(new_ids, as_of, settings)
-    rules = season_calendar.SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
-    return merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap), profiles
 
 
 @flow(name="cps-covid-update", flow_run_name=_run_name, log_prints=True, on_failure=[alarm_now], on_crashed=[alarm_now])  # type: ignore[list-item]
@@ -239,11 +115,12 @@ def update_steps(
     settings: Settings, as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
 ) -> dict | State:
     """fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render -> publish ->
-    invalidate -> notify -> report, each step a task."""
+    invalidate -> notify -> report, each step a task, on resources built once for the run."""
+    resources = Resources.of(settings)
     now = datetime.now(clock.zone(settings.timezone))
     as_of = clock.update_day(as_of, scheduled_at(), settings.replay_clock, settings.timezone)
     url = source or settings.source_url
-    keep_docs = None if dry_run else settings  # each validation's Data Docs page, kept with the run
+    docs_to = None if dry_run else resources.bucket  # each validation's Data Docs page, kept with the run
 
     fetched = fetch(url, settings)
     summary = UpdateSummary(
@@ -254,21 +131,24 @@ def update_steps(
         bucket=settings.bucket,
         site_url=settings.site_url,
     )
-    summary.raw_key = raw_key = "" if dry_run else archive_payload(fetched, now, settings)
+    summary.raw_key = raw_key = "" if dry_run else archive_payload(fetched, now, resources.bucket)
 
-    ledger, etag = read_ledger(settings)
+    ledger, etag = read_ledger(resources.bucket)
     if not dry_run:
-        resumed = resume_unfinished(ledger, etag, now, settings, summary)
+        resumed = resume_unfinished(ledger, etag, now, settings, resources, summary)
         if isinstance(resumed, State):
             return resumed
         ledger, etag = resumed
-        summary.notes += post_social_summaries(None, as_of, settings)  # a post an earlier run could not make
+        summary.notes += retry_social_posts(as_of, resources)  # a post an earlier run could not make
     if (applied := ledger.applied(fetched.sha256, as_of.isoformat())) is not None:
         return _reported(summary, f"this payload was already applied for {as_of} by update {applied.id}: nothing to do")
 
-    published = read_published(settings)
-    feed, history = validate_inputs(fetched, published, settings, keep_docs)
-    result, profiles = merge_into_history(feed, history, as_of, new_season, fill_gap, settings)
+    published = read_published(resources.bucket)
+    feed = validate_feed(fetched, docs_to)
+    history = validate_history(published, settings.bucket, docs_to)
+    profiles = look_up_new_schools(inputs.new_school_ids(feed, history.schools, settings.ignore_ids), as_of, settings)
+    rules = SeasonRules.of(settings.seasons, settings.season_window_days, settings.max_gap_days)
+    result = merge_feed(history, feed, as_of, profiles, settings.ignore_ids, new_season, rules, fill_gap)
     entry = Entry.claiming(
         as_of=as_of,
         now=now,
@@ -284,27 +164,86 @@ def update_steps(
         changes=result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records"),
     )
     arrivals = ledger.arrivals(entry.as_of, extra=entry)
-    outputs = render_outputs(result, as_of, now, settings.site_url, arrivals, settings=keep_docs)
-    writes = plan_writes(outputs.objects, _etags(published))
-    _planned(summary, result, outputs, writes, history.warnings)
+    planned = render_outputs(result, as_of, now, settings.site_url, arrivals, docs_to=docs_to)
+    writes = plan_writes(planned.objects, published.etags)
+    _planned(summary, result, planned, writes, history.warnings)
     if dry_run or not writes:
         return _reported(summary)
 
-    archive_previous_day(history.schools, as_of, settings)  # first run of a new day: keep yesterday's page
+    archive_previous_day(
+        history.schools, as_of, settings.site_url, settings.tags, resources
+    )  # a new day: keep yesterday's page
     entry = entry.planned(
         writes,
-        outputs.subject,
-        outputs.message,
+        planned.subject,
+        planned.message,
         notice=outputs.season_notice(result, as_of),  # the calendar closed a season: told, not asked
         daily_feed=archive.daily_feed_key(as_of, feed.kind),
-        posts=outputs.notifies and bool(enabled_channels(settings)),
+        posts=planned.notifies and resources.social.enabled,
     )
     try:
-        ledger, etag = claim(ledger, etag, entry, settings)
+        finished = publish_update(ledger, etag, entry, writes, settings.tags, resources)
     except UpdateClaimedElsewhere as err:
         return Cancelled(message=f"another run claimed this update first, this run wrote nothing ({err})")
-    _recorded(summary, publication.finish(ledger, etag, entry.id, writes, settings.tags, _effects(settings)))
+    _recorded(summary, finished)
     return _reported(summary)
+
+
+def resume_unfinished(
+    ledger: Ledger, etag: str | None, now: datetime, settings: Settings, resources: Resources, summary: UpdateSummary
+) -> tuple[Ledger, str | None] | State:
+    """Finish the update a crashed run left, once its lease has expired; ``Cancelled`` while it has not."""
+    entry = ledger.unfinished()
+    if entry is None or etag is None:  # an entry was read: the ledger has an ETag
+        return ledger, etag
+    if not entry.lease_expired(now, settings.lease_seconds):
+        return Cancelled(
+            message=f"update {entry.id} of run {entry.flow_run} is still being "
+            f"published (claimed until {entry.lease_until}): this run did nothing"
+        )
+
+    def planned_writes(entry: Entry) -> list[PlannedWrite]:  # the same bytes it planned, or it refuses
+        published = read_published(resources.bucket)
+        payload = read_archived(entry.raw_key, resources.bucket)
+        objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
+        return plan_writes(objects, published.etags)
+
+    summary.notes.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
+    finished = finish_unfinished(ledger, etag, entry, planned_writes, settings.tags, resources)
+    return _recorded(summary, finished)
+
+
+def _recorded(summary: UpdateSummary, finished: Finished) -> tuple[Ledger, str]:
+    """What the publication did, in the run summary; the ledger and ETag it left."""
+    summary.written += finished.written
+    summary.invalidation_id = finished.invalidation_id or summary.invalidation_id
+    summary.message_id = finished.message_id or summary.message_id
+    summary.warnings += finished.warnings
+    summary.notes += finished.notes
+    return finished.ledger, finished.etag
+
+
+def _planned(
+    summary: UpdateSummary,
+    result: MergeResult,
+    planned: outputs.Publication,
+    writes: list[PlannedWrite],
+    warnings: list[str],
+) -> None:
+    """What the merge found and the update would write, in the run summary."""
+    summary.new_cases, summary.schools_affected = result.added_cases, result.schools_affected
+    summary.changes = result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records")
+    summary.planned = [w.key for w in writes]
+    summary.subject, summary.message = planned.subject, planned.message
+    summary.events += result.events
+    summary.warnings += warnings
+
+
+def _reported(summary: UpdateSummary, note: str | None = None) -> dict:
+    if note:
+        summary.notes.append(note)
+    report_run(summary)
+    return summary.as_dict()
 
 
 def run_from_cli(

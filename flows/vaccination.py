@@ -16,6 +16,7 @@ from prefect import flow, tags
 from prefect.states import State
 
 from cps_covid.errors import CpsCovidError
+from cps_covid.publishing.resources import Resources
 from cps_covid.rules import clock
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
@@ -67,17 +68,20 @@ def vaccination_update(as_of: date | None = None, source: str | None = None, dry
 def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> dict:
     """The flow's body: fetch, validate, merge and publish, invalidate."""
     settings = Settings.load(require=NEEDED)
+    resources = Resources.of(settings)
     as_of = clock.update_day(as_of, scheduled_at(), settings.replay_clock, settings.timezone)
     url = _source(source, settings)
 
     fetched = fetch(url, settings, name="Fetch the vaccination feed")
-    feed = validate_vaccination_feed(fetched, None if dry_run else settings)  # its Data Docs page, kept with the run
+    feed = validate_vaccination_feed(
+        fetched, None if dry_run else resources.bucket
+    )  # its Data Docs page, kept with the run
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
-    summary = publish_vaccination(feed, summary, settings)
+    summary = publish_vaccination(feed, summary, settings.tags, resources.bucket)
     if summary.written:
         paths = sorted({f"/{w.key}" for w in summary.written})
         reference = f"vaccination-{summary.as_of}-{summary.written[-1].etag.strip(chr(34))}"
-        summary.invalidation_id = invalidate_cdn(paths, reference, settings)
+        summary.invalidation_id = invalidate_cdn(paths, reference, resources.cdn)
     report_run(summary)
     with suppress(Exception):  # a notice that could not be sent (its task logged why) does not fail the update
         tell_if_recovered(settings)

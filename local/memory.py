@@ -32,6 +32,9 @@ class MemoryStorage:
         self.versions.setdefault(key, []).append(stored)
         return Written(key, stored.etag, stored.version_id)
 
+    def put_new(self, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
+        return self.put(key, body, content_type=content_type, tags={})
+
     def etag(self, key: str) -> str | None:
         found = self.get(key)
         return found.etag if found else None

@@ -10,15 +10,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from cps_covid.errors import ConcurrentWriteError
+from cps_covid.publishing.resources import Topic
 from cps_covid.rules import alarms
 from cps_covid.settings import Settings
 from cps_covid.systems import aws, prefect_runs, s3, sns
 
 
 @task(name="Claim the alarm", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
-def claim_alarm(flow_run_id: str, subject: str, settings: Settings) -> bool:
+def claim_alarm(flow_run_id: str, subject: str, bucket: s3.Bucket) -> bool:
     """Write the run's alarm marker if it is new: False when an alarm for that run was already sent."""
-    bucket = s3.bucket_of(settings)
     body = json.dumps({"flow_run_id": flow_run_id, "subject": subject}).encode()
     try:
         bucket.put_new(alarms.alarm_key(flow_run_id), body, content_type="application/json", metadata={})
@@ -29,15 +29,19 @@ def claim_alarm(flow_run_id: str, subject: str, settings: Settings) -> bool:
 
 
 @task(name="Release the alarm", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
-def release_alarm(flow_run_id: str, settings: Settings) -> None:
+def release_alarm(flow_run_id: str, bucket: s3.Bucket) -> None:
     """The alarm could not be sent: remove the marker so that a rerun of the alert sends it."""
-    client = aws.client("s3", settings.aws_credentials_block)
-    client.delete_object(Bucket=settings.bucket, Key=alarms.alarm_key(flow_run_id))
+    bucket.delete(alarms.alarm_key(flow_run_id))
 
 
 @task(name="Publish to the alarm topic", retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NO_CACHE)
-def publish_alarm(subject: str, body: str, settings: Settings) -> str:
-    return sns.publish(aws.client("sns", settings.aws_credentials_block), settings.alarm_topic_arn, subject, body)
+def publish_alarm(subject: str, body: str, operators: Topic) -> str:
+    return operators.publish(subject, body)
+
+
+def operators_topic(settings: Settings) -> sns.Topic:
+    """The alarm topic (the caller checked that one is configured)."""
+    return sns.Topic(aws.client("sns", settings.aws_credentials_block), settings.alarm_topic_arn)
 
 
 def alarm_once(
@@ -60,12 +64,13 @@ def alarm_once(
     ui_url = prefect_runs.run_url(flow_run_id, settings.prefect_ui_url)
     subject, body = alarms.alert_text("failed", deployment_name, flow_run_name, state_name, ui_url, why, as_of)
     body += f"Flow run id: {flow_run_id}\n"
-    if not claim(flow_run_id, subject, settings):
+    bucket = s3.bucket_of(settings)
+    if not claim(flow_run_id, subject, bucket):
         return None
     try:
-        return publish(subject, body, settings)
+        return publish(subject, body, operators_topic(settings))
     except Exception:
-        release(flow_run_id, settings)
+        release(flow_run_id, bucket)
         raise
 
 
@@ -109,6 +114,6 @@ def tell_if_recovered(settings: Settings) -> str | None:
         previous.state_name,
         prefect_runs.run_url(flow_run.id, settings.prefect_ui_url),
     )
-    message_id = publish_alarm.fn(subject, body, settings)
+    message_id = publish_alarm.fn(subject, body, operators_topic(settings))
     get_run_logger().info("Recovery notice %s on the alarm topic: %s", message_id, subject)
     return f"operators told the deployment recovered (message {message_id}): {subject}"

@@ -1,7 +1,7 @@
-"""Archive tasks: the previous day's page and its month's index, and each day's raw feed.
+"""Archive task: the previous day's page and its month's index (the day's raw feed is a publication step).
 
 Every write is conditional (``IfNoneMatch`` for a new key, ``IfMatch`` for the
-index), so a concurrent run can never overwrite an archive row; both tasks are
+index), so a concurrent run can never overwrite an archive row; the task is
 idempotent, so a rerun after any failure completes what is missing.
 """
 
@@ -14,53 +14,54 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid.publishing import publication
-from cps_covid.rules import archive, publish_plan, render
-from cps_covid.rules.ledger import Entry
-from cps_covid.settings import Settings
-from cps_covid.systems import aws, cloudfront, s3
+from cps_covid.publishing.resources import Resources
+from cps_covid.rules import archive, render
+from cps_covid.rules.publish_plan import HTML_TYPE, PAGE_KEY
 
 
-def archive_previous_day(schools: pd.DataFrame, as_of: date, settings: Settings) -> list[str]:
+def archive_previous_day(
+    schools: pd.DataFrame, as_of: date, site_url: str, tags: dict[str, str], resources: Resources
+) -> list[str]:
     """On the first run of a new day: keep the last day's page as ``historical/<day>-cases.html`` and index it.
 
     Every other run has nothing to archive and makes no task run at all.
     """
     archived = archive.day_to_archive(schools, as_of)
-    return [] if archived is None else archive_day(schools, archived, settings)
+    return [] if archived is None else archive_day(schools, archived, site_url, tags, resources)
 
 
 @task(name="Archive the previous day", cache_policy=NO_CACHE)
-def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: Settings) -> list[str]:
+def archive_day(
+    schools: pd.DataFrame, archived: archive.ArchivedDay, site_url: str, tags: dict[str, str], resources: Resources
+) -> list[str]:
     """Runs before the update overwrites ``newcases.html``.
 
     The stored page is kept when it is that day's page, else the page is rendered from the day's column.
     """
     logger = get_run_logger()
-    bucket = s3.bucket_of(settings)
-    tags = dict(settings.tags) | {"as-of": archived.day.isoformat()}
+    bucket = resources.bucket
+    tags = dict(tags) | {"as-of": archived.day.isoformat()}
     notes = []
 
     if bucket.etag(archived.key) is None:
-        stored = bucket.get(publish_plan.PAGE_KEY)
-        if stored is not None and archive.page_shows_day(stored.body, archived.day, settings.site_url):
-            page, origin = stored.body, f"copied from {publish_plan.PAGE_KEY}"
+        stored = bucket.get(PAGE_KEY)
+        if stored is not None and archive.page_shows_day(stored.body, archived.day, site_url):
+            page, origin = stored.body, f"copied from {PAGE_KEY}"
         else:
             cases = archive.day_cases(schools, archived.day)
-            page, origin = render.newcases_page(cases, archived.day, settings.site_url), "rendered from the history"
-        written = bucket.put(archived.key, page, content_type=publish_plan.HTML_TYPE, tags=tags)
+            page, origin = render.newcases_page(cases, archived.day, site_url), "rendered from the history"
+        written = bucket.put(archived.key, page, content_type=HTML_TYPE, tags=tags)
         logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
         notes.append(f"archived {archived.key} ({origin})")
 
     index = bucket.get(archived.index_key)
-    updated = archive.month_index_with(index.body if index else None, archived, settings.site_url)
+    updated = archive.month_index_with(index.body if index else None, archived, site_url)
     if updated is not None:
         etag = index.etag if index else None
         written = bucket.put(archived.index_key, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag)
         if index is not None:  # a new key was never cached; a replaced one is
             reference = f"archive-{archived.day.isoformat()}-{written.etag.strip(chr(34))}"
-            client = aws.client("cloudfront", settings.aws_credentials_block)
-            cloudfront.invalidate(client, settings.distribution_id, [f"/{archived.index_key}"], reference)
+            resources.cdn.invalidate([f"/{archived.index_key}"], reference)
         notes.append(
             f"added {archived.day.isoformat()} to {archived.index_key} "
             f"({archived.total_cases} case(s) at {archived.schools} school(s))"
@@ -72,13 +73,3 @@ def archive_day(schools: pd.DataFrame, archived: archive.ArchivedDay, settings: 
             key="case-archive", markdown="\n".join(f"- {n}" for n in notes), description="Case archive"
         )
     return notes
-
-
-@task(name="Keep the day's raw feed", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def keep_daily_feed(entry: Entry, tags: dict[str, str], settings: Settings) -> str | None:
-    """``data/daily-json/<as_of>.json``: the day's latest raw feed, so at midnight it holds yesterday's
-    (a step of the update's publication, ``publication.keep_feed``)."""
-    key = publication.keep_feed(s3.bucket_of(settings), entry, tags)
-    if key:
-        get_run_logger().info("Kept the raw feed of update %s as %s", entry.id, key)
-    return key

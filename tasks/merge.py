@@ -8,9 +8,10 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from cps_covid.rules import applying, inputs, merge, outputs, publish_plan, season_calendar
+from cps_covid.publishing.published import Published
+from cps_covid.rules import applying, inputs, merge, outputs, season_calendar
 from cps_covid.rules.ledger import Entry
-from cps_covid.settings import Settings
+from cps_covid.systems.storage import Storage
 from tasks.validate import guarded_validation
 
 
@@ -50,21 +51,21 @@ def render_outputs(
     site_url: str,
     arrivals: dict[str, list[tuple[str, int]]] | None = None,
     with_page: bool = False,
-    settings: Settings | None = None,
+    docs_to: Storage | None = None,
 ) -> outputs.Publication:
     return guarded_validation(
         "output-validation",
         lambda: outputs.build_publication(result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page),
-        settings,
+        docs_to,
     )
 
 
 @task(name="Recompute an unfinished update", cache_policy=NO_CACHE)
 def recompute_entry(
-    entry: Entry, payload: bytes, published: dict, arrivals: dict[str, list[tuple[str, int]]], site_url: str
+    entry: Entry, payload: bytes, published: Published, arrivals: dict[str, list[tuple[str, int]]], site_url: str
 ) -> dict[str, tuple[bytes, str]]:
     """The objects a crashed run planned, rebuilt from its archived payload (``outputs.resumed_objects``)."""
-    schools_obj, totals_obj = published[publish_plan.SCHOOLS_KEY], published[publish_plan.TOTALS_KEY]
-    return outputs.resumed_objects(
-        entry, payload, schools_obj.body, totals_obj.body if totals_obj else None, arrivals, site_url
-    )
+    if published.schools is None:
+        raise FileNotFoundError(f"update {entry.id} cannot be resumed: the published history is missing")
+    totals = published.totals.body if published.totals else None
+    return outputs.resumed_objects(entry, payload, published.schools.body, totals, arrivals, site_url)

@@ -20,9 +20,8 @@ from cps_covid.rules import history, publish_plan, vaccination
 from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
 from cps_covid.rules.schema import LEADING_COLUMNS
 from cps_covid.rules.summary import VaccinationSummary
-from cps_covid.settings import Settings
-from cps_covid.systems import district, s3
-from tasks.publish import logged
+from cps_covid.systems import district
+from cps_covid.systems.storage import Storage, Written
 from tasks.validate import guarded_validation
 
 KEYS = (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY)
@@ -30,11 +29,9 @@ ATTEMPTS = 5
 
 
 @task(name="Validate the vaccination feed", cache_policy=NO_CACHE)
-def validate_vaccination_feed(
-    fetched: district.Fetched, settings: Settings | None = None
-) -> vaccination.VaccinationFeed:
+def validate_vaccination_feed(fetched: district.Fetched, docs_to: Storage | None = None) -> vaccination.VaccinationFeed:
     feed = guarded_validation(
-        "vaccination-validation", lambda: vaccination.read_feed(fetched.body, fetched.url), settings
+        "vaccination-validation", lambda: vaccination.read_feed(fetched.body, fetched.url), docs_to
     )
     logger = get_run_logger()
     logger.info("Vaccination feed: %d schools", len(feed.figures))
@@ -44,10 +41,10 @@ def validate_vaccination_feed(
 
 
 def _read_and_merge(
-    bucket: s3.Bucket, feed: vaccination.VaccinationFeed
+    bucket: Storage, feed: vaccination.VaccinationFeed
 ) -> tuple[vaccination.VaccinationResult, list[PlannedWrite]]:
     """The published table as it is now (with ETags), the figures merged in, the writes that changes."""
-    name = f"s3://{bucket.name}/{publish_plan.SCHOOLS_KEY}"
+    name = publish_plan.SCHOOLS_KEY
     stored = bucket.get(publish_plan.SCHOOLS_KEY)
     if stored is None:
         raise InputError(f"{name} does not exist: the case flow publishes it first")
@@ -66,7 +63,7 @@ def _read_and_merge(
 
 @task(name="Merge and publish the vaccination figures", cache_policy=NO_CACHE)
 def publish_vaccination(
-    feed: vaccination.VaccinationFeed, summary: VaccinationSummary, settings: Settings
+    feed: vaccination.VaccinationFeed, summary: VaccinationSummary, base_tags: dict[str, str], bucket: Storage
 ) -> VaccinationSummary:
     """Read (with ETags), merge, write only what changed under ``IfMatch``; a 412 starts again from the read.
 
@@ -74,8 +71,7 @@ def publish_vaccination(
     attempt is reported (and invalidated) and the counts are those of the first read.
     """
     logger = get_run_logger()
-    bucket = s3.bucket_of(settings)
-    tags = dict(settings.tags) | {"as-of": summary.as_of, "source-sha256": summary.source_sha256[:16]}
+    tags = dict(base_tags) | {"as-of": summary.as_of, "source-sha256": summary.source_sha256[:16]}
     done = summary.model_copy(deep=True)
     for attempt in range(1, ATTEMPTS + 1):
         result, writes = _read_and_merge(bucket, feed)
@@ -88,12 +84,20 @@ def publish_vaccination(
         if summary.dry_run:
             return done
         try:
-            done.written += logged(publish_writes(bucket, writes, tags), settings)
+            done.written += logged(publish_writes(bucket, writes, tags))
             return done
         except ConcurrentWriteError as err:  # every write of every attempt is reported, and invalidated
-            done.written += logged(err.written if isinstance(err, PartlyWritten) else [], settings)
+            done.written += logged(err.written if isinstance(err, PartlyWritten) else [])
             if attempt == ATTEMPTS:
                 raise
             logger.warning("%s; reading it again (attempt %d of %d)", err, attempt + 1, ATTEMPTS)
             time.sleep(random.uniform(0.1, 0.5) * attempt)
     return done
+
+
+def logged(written: list[Written]) -> list[Written]:
+    """Each object written, in the run's log."""
+    logger = get_run_logger()
+    for done in written:
+        logger.info("Wrote %s version %s", done.key, done.version_id)
+    return written

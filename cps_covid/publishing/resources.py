@@ -71,12 +71,8 @@ class Resources:
         social = ConfiguredChannels(bucket, settings)
         return cls(
             bucket=bucket,
-            cdn=cloudfront.Distribution(
-                aws.client("cloudfront", settings.aws_credentials_block), settings.distribution_id
-            ),
+            cdn=cloudfront.Distribution(aws.client("cloudfront", credentials), settings.distribution_id),
             subscribers=sns.Topic(sns_client, settings.topic_arn),
             operators=sns.Topic(sns_client, settings.alarm_topic_arn) if settings.alarm_topic_arn else None,
-            social=ConfiguredChannels(bucket, settings)
-            if ConfiguredChannels.any_enabled(settings)
-            else NoSocialChannels(),
+            social=social if social.enabled else NoSocialChannels(),
         )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from cps_covid.rules.render import SUBJECT_LIMIT
+
 ALARMS_PREFIX = "state/alarms/"
-SUBJECT_LIMIT = 100
-"""SNS takes a subject of 100 characters."""
 
 
 def in_school_year(day: date, window: str) -> bool:

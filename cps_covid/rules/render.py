@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import jinja2
 
 SUBJECT_LIMIT = 100
+"""SNS takes a subject of 100 characters: the subscribers' mail, the operators' alarms and notices."""
 
 
 @functools.cache

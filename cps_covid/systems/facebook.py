@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from cps_covid.rules.social import PostFailed
-
-USER_AGENT = "cps-covid-etl (+https://cpscovid.com)"
+from cps_covid.systems.district import USER_AGENT
 
 
 @dataclass(frozen=True)

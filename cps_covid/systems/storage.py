@@ -39,6 +39,10 @@ class Storage(Protocol):
         """Write only over ``if_match`` or, without it, only where nothing is (else ``ConcurrentWriteError``)."""
         ...
 
+    def put_new(self, key: str, body: bytes, *, content_type: str, metadata: dict[str, str]) -> Written:
+        """Write an immutable object (with its metadata): ``ConcurrentWriteError`` if the key exists."""
+        ...
+
     def etag(self, key: str) -> str | None:
         """The object's ETag without its body (S3: a HEAD), ``None`` when there is none."""
         ...

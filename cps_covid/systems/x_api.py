@@ -8,9 +8,9 @@ import httpx
 from oauthlib.oauth1 import Client
 
 from cps_covid.rules.social import PostFailed
+from cps_covid.systems.district import USER_AGENT
 
 POST_PATH = "/2/tweets"
-USER_AGENT = "cps-covid-etl (+https://cpscovid.com)"
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ def test_flow_overhead_on_the_embedded_defaults(prefect_api: str) -> None:
     orchestrated, plain = section.data["runs"]
     called = [name for name, _ in orchestrated["calls"]]
     assert called[0] == "Fetch the district's feed"
-    assert {"Merge the feed into the history", "Publish changed objects", "Notify subscribers"} <= set(called)
+    assert {"Merge the feed into the history", "Publish the update"} <= set(called)
     assert [name for name, _ in plain["calls"]] == called  # the same tasks, called as plain functions
     assert {t["name"] for t in orchestrated["task_runs"]} == set(called)
     assert section.data["imports_s"] > 0 and section.data["process_start_s"] > 0

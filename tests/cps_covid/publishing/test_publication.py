@@ -1,8 +1,8 @@
 """The publication's state machine at every crash boundary, in memory: no server, milliseconds.
 
-The storage is ``MemoryStorage`` (S3's conditional writes and versions), the CDN and the
-topic are fakes with CloudFront's and SNS's behaviour that matters here (the same caller
-reference gives the same invalidation; a refused publish raises). A crash is a
+The resources are the in-memory ones (``local.memory``): S3's conditional writes and
+versions, CloudFront's and SNS's behaviour that matters here (the same caller reference
+gives the same invalidation; a refused publish raises). A crash is a
 ``Killed`` raised before a chosen write or call, which nothing in the code catches, as a
 SIGKILL would stop the process. ``tests/flows/test_guarantees.py`` keeps the same
 boundaries end to end, with a real flow process killed by the fault proxy.
@@ -10,18 +10,24 @@ boundaries end to end, with a real flow process killed by the fault proxy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
+import pandas as pd
 import pytest
 from entries import entry as make_entry
 
 from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
 from cps_covid.publishing import ledger_store, publication
 from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
-from cps_covid.publishing.publication import Effects, NothingWritten, PartlyWritten
+from cps_covid.publishing.publication import NothingWritten, PartlyWritten
+from cps_covid.publishing.resources import Resources
 from cps_covid.rules.ledger import LEDGER_KEY, Entry, Ledger
 from cps_covid.rules.publish_plan import PAGE_KEY, SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY, PlannedWrite, plan_writes
-from local.memory import MemoryStorage, StoredObject, Written
+from cps_covid.systems.storage import StoredObject, Written
+from local.memory import MemoryCdn, MemoryStorage, MemoryTopic
 
 SEEDED = {SCHOOLS_KEY: b"schools v0\n", TOTALS_KEY: b"totals v0\n", TRANSPOSED_KEY: b"transposed v0\n"}
 PLANNED = {
@@ -43,43 +49,60 @@ class Killed(BaseException):
 
 
 @dataclass
-class FakeCdn:
-    """CloudFront's invalidations: the same caller reference returns the same one, never a second."""
-
-    by_reference: dict[str, str] = field(default_factory=dict)
-    calls: int = 0
-
-    def invalidate(self, paths: list[str], reference: str) -> str:
-        self.calls += 1
-        return self.by_reference.setdefault(reference, f"I{len(self.by_reference) + 1}")
-
-
-@dataclass
-class FakeTopic:
-    """An SNS topic: every publish is a message sent; ``refuse`` makes the call fail outright."""
-
-    sent: list[tuple[str, str]] = field(default_factory=list)
-    refuse: bool = False
-
-    def publish(self, subject: str, message: str) -> str:
-        if self.refuse:
-            raise AwsCallFailed("SNS Publish to arn:aws:sns:us-east-1:123456789012:cps failed: Throttling")
-        self.sent.append((subject, message))
-        return f"M{len(self.sent)}"
-
-
-@dataclass
 class CrashingStorage(MemoryStorage):
-    """Killed just before its ``kill_at``-th write (1 is the claim): a process killed at that boundary."""
+    """Killed just before its ``kill_at``-th write (1 is the claim): a process killed at that boundary.
+    ``calls`` hears which step wrote (the objects: ``publish``, the day's feed: ``keep``)."""
 
     kill_at: int | None = None
     puts: int = 0
+    calls: list[str] = field(default_factory=list)
 
     def put(self, key: str, body: bytes, **kwargs) -> Written:  # type: ignore[override]
         self.puts += 1
+        call = "publish" if key in PLANNED else "keep" if key == DAILY_FEED else None
+        if call and call not in self.calls[-1:]:
+            self.calls.append(call)
         if self.puts == self.kill_at:
             raise Killed(key)
         return super().put(key, body, **kwargs)
+
+
+@dataclass
+class Heard:
+    """A resource that tells ``calls`` it was called, and can be killed there."""
+
+    calls: list[str]
+    name: str
+    then: Callable[..., Any]
+    kill_before: bool = False
+    kill_after: bool = False
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls.append(self.name)
+        if self.kill_before:
+            raise Killed(self.name)
+        answer = self.then(*args)
+        if self.kill_after:
+            raise Killed(f"after {self.name}")
+        return answer
+
+
+@dataclass
+class Cdn:
+    invalidate: Heard
+
+
+@dataclass
+class Topic:
+    publish: Heard
+
+
+@dataclass
+class Social:
+    """As ``social_posts``: each channel keeps its own state per update, so a second call posts nothing."""
+
+    post: Heard
+    enabled: bool = True
 
 
 @dataclass
@@ -87,14 +110,13 @@ class World:
     """One bucket, CDN and topic, as the runs of one deployment share them."""
 
     storage: MemoryStorage = field(default_factory=CrashingStorage)
-    cdn: FakeCdn = field(default_factory=FakeCdn)
-    topic: FakeTopic = field(default_factory=FakeTopic)
-    operators: FakeTopic = field(default_factory=FakeTopic)
+    cdn: MemoryCdn = field(default_factory=MemoryCdn)
+    topic: MemoryTopic = field(default_factory=MemoryTopic)
+    operators: MemoryTopic = field(default_factory=MemoryTopic)
     posts: list[list[dict]] = field(default_factory=list)
     """What reached the social channels: the changes of each post."""
     kill_in_cdn: bool = False
     kill_after_sns: bool = False
-    calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for key, body in {**SEEDED, RAW_KEY: RAW}.items():
@@ -102,43 +124,33 @@ class World:
         if isinstance(self.storage, CrashingStorage):
             self.storage.puts = 0
 
-    def effects(self) -> Effects:
-        on = Effects.on(self.storage, self._invalidate, self._notify, self._tell, self._post)
+    @property
+    def calls(self) -> list[str]:
+        return self.storage.calls if isinstance(self.storage, CrashingStorage) else self._calls
 
-        def publish(writes: list[PlannedWrite], tags: dict[str, str]) -> list[Written]:
-            self.calls.append("publish")
-            return on.publish(writes, tags)
+    @calls.setter
+    def calls(self, value: list[str]) -> None:
+        self.calls[:] = value
 
-        def keep(entry: Entry, tags: dict[str, str]) -> str | None:
-            self.calls.append("keep")
-            return on.keep(entry, tags)
+    _calls: list[str] = field(default_factory=list)
 
-        return Effects(publish, on.invalidate, on.notify, on.record, on.release, on.tell, keep, on.post)
+    def resources(self) -> Resources:
+        """The run's resources over this world, each call heard (and killed where the test says)."""
+        calls = self.calls
+        return Resources(
+            bucket=self.storage,
+            cdn=Cdn(Heard(calls, "invalidate", self.cdn.invalidate, kill_before=self.kill_in_cdn)),
+            subscribers=Topic(Heard(calls, "notify", self.topic.publish, kill_after=self.kill_after_sns)),
+            operators=Topic(Heard(calls, "tell", self.operators.publish)),
+            social=Social(Heard(calls, "post", self._post)),
+        )
 
-    def _tell(self, subject: str, body: str) -> str:
-        self.calls.append("tell")
-        return f"operators told (message {self.operators.publish(subject, body)}): {subject}"
-
-    def _post(self, entry: Entry) -> list[str]:
-        """As ``tasks.social``: each channel keeps its own state per update, so a second call posts nothing."""
-        self.calls.append("post")
-        if entry.changes in self.posts:
+    def _post(self, changes: pd.DataFrame | None, as_of: date) -> list[str]:
+        records = changes.to_dict("records") if changes is not None else []
+        if records in self.posts:
             return []
-        self.posts.append(entry.changes)
+        self.posts.append(records)
         return [f"[social] x: posted {len(self.posts)}"]
-
-    def _invalidate(self, paths: list[str], reference: str) -> str:
-        self.calls.append("invalidate")
-        if self.kill_in_cdn:
-            raise Killed("CreateInvalidation")
-        return self.cdn.invalidate(paths, reference)
-
-    def _notify(self, subject: str, message: str) -> str:
-        self.calls.append("notify")
-        message_id = self.topic.publish(subject, message)
-        if self.kill_after_sns:
-            raise Killed("after Publish")
-        return message_id
 
     def planned_writes(self, _entry: Entry | None = None) -> list[PlannedWrite]:
         """What a run computes from the payload: the same bytes every time, planned over what is there now."""
@@ -166,14 +178,14 @@ def claimed_entry(writes: list[PlannedWrite], message: str | None = MESSAGE, fol
 def new_run(world: World, message: str | None = MESSAGE, follow_ups: bool = False) -> publication.Finished | None:
     """A run as the flow makes one: resume an unfinished update, else (unless applied) claim and finish."""
     ledger, etag = ledger_store.read(world.storage)
-    effects = world.effects()
+    resources = world.resources()
     if (unfinished := ledger.unfinished()) is not None and etag is not None:
-        return publication.resume(ledger, etag, unfinished, world.planned_writes, TAGS, effects)
+        return publication.resume(ledger, etag, unfinished, world.planned_writes, TAGS, resources)
     if ledger.applied("aa", "2021-09-23") is not None:
         return None
     writes = world.planned_writes()
     ledger, etag = publication.claim(world.storage, ledger, etag, claimed_entry(writes, message, follow_ups))
-    return publication.finish(ledger, etag, ENTRY_ID, writes, TAGS, effects)
+    return publication.finish(ledger, etag, ENTRY_ID, writes, TAGS, resources)
 
 
 def assert_published_once_and_notified_at_most_once(world: World, end: str = "notified") -> None:
@@ -226,7 +238,7 @@ def test_a_refused_first_write_releases_the_claim_and_writes_nothing() -> None:
     world.storage.put(SCHOOLS_KEY, b"someone else's\n", content_type="text/csv", tags=TAGS, if_match=writes[0].if_match)
     ledger, etag = publication.claim(world.storage, Ledger(), None, claimed_entry(writes))
     with pytest.raises(NothingWritten):
-        publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.effects())
+        publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.resources())
     assert world.ledger().entries == [] and world.body(TOTALS_KEY) == SEEDED[TOTALS_KEY]
     assert world.cdn.calls == 0 and world.topic.sent == []
 
@@ -237,7 +249,7 @@ def test_a_refused_later_write_stops_at_claimed_and_overwrites_nothing() -> None
     world.storage.put(TOTALS_KEY, b"someone else's\n", content_type="text/csv", tags=TAGS, if_match=writes[1].if_match)
     ledger, etag = publication.claim(world.storage, Ledger(), None, claimed_entry(writes))
     with pytest.raises(ConcurrentWriteError) as raised:
-        publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.effects())
+        publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.resources())
     assert isinstance(raised.value, PartlyWritten)
     assert [w.key for w in raised.value.written] == [SCHOOLS_KEY]  # what was written before, for the caller to report
     assert world.body(TOTALS_KEY) == b"someone else's\n" and world.ledger().entries[0].step == "claimed"
@@ -260,7 +272,7 @@ def test_resuming_an_entry_does_exactly_its_remaining_steps(stopped_at: str, rem
     writes = world.planned_writes()
     entry = claimed_entry(writes)
     if stopped_at != "claimed":  # what the run did before it stopped
-        world.effects().publish(writes, TAGS)
+        publication.publish_writes(world.storage, writes, TAGS)
     told = {}
     if stopped_at in ("invalidated", "notifying"):
         told["invalidation_id"] = world.cdn.invalidate(entry.paths, entry.id)
@@ -367,7 +379,7 @@ def test_finish_leaves_the_ledger_it_was_given_as_it_was() -> None:
     writes = world.planned_writes()
     ledger, etag = publication.claim(world.storage, Ledger(), None, claimed_entry(writes))
     before = ledger.dumps()
-    finished = publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.effects())
+    finished = publication.finish(ledger, etag, ledger.entries[0].id, writes, TAGS, world.resources())
     assert ledger.dumps() == before and ledger.entries[0].step == "claimed"
     assert finished.ledger.entries[0].step == "notified" and finished.etag == world.storage.get(LEDGER_KEY).etag
 
@@ -395,7 +407,7 @@ def test_a_full_run_with_follow_ups_tells_keeps_and_posts_once_each() -> None:
     assert world.calls == ["publish", "invalidate", "notify", "tell", "keep", "post"]
     assert world.operators.sent == [NOTICE] and world.topic.sent == [(SUBJECT, MESSAGE)]
     assert finished is not None and finished.notes == [
-        f"operators told (message M1): {NOTICE[0]}",
+        f"operators told on the alarm topic (message M1): {NOTICE[0]}",
         f"kept the day's raw feed as {DAILY_FEED}",
         "[social] x: posted 1",
     ]
@@ -422,7 +434,7 @@ def test_an_entry_written_before_the_follow_ups_were_steps_ends_at_notified() ->
 def test_resuming_after_the_mail_does_exactly_the_remaining_follow_ups(stopped_at: str, remaining: list[str]) -> None:
     world = World()
     writes = world.planned_writes()
-    world.effects().publish(writes, TAGS)
+    publication.publish_writes(world.storage, writes, TAGS)
     entry = claimed_entry(writes, follow_ups=True)
     if stopped_at == "kept":
         publication.keep_feed(world.storage, entry, TAGS)

@@ -6,7 +6,8 @@ import pytest
 
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.systems import s3
-from local.memory import MemoryStorage, Storage
+from cps_covid.systems.storage import Storage
+from local.memory import MemoryStorage
 
 
 @pytest.fixture(params=["memory", "s3"])
