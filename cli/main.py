@@ -10,7 +10,6 @@ from pathlib import Path
 from cps_covid.errors import CpsCovidError
 from cps_covid.rules.season_calendar import DISTRICT_SEASONS, MAX_GAP_DAYS
 from cps_covid.settings import DEFAULT_TIMEZONE
-from local import stack as local_stack
 
 
 def _date(text: str) -> date:
@@ -82,7 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--image", help="the image for the ECS pool (see make image)")
 
     stack = commands.add_parser("stack", help="the local stack: Prefect UI, moto, a replayed season, a worker")
-    local_stack.add_arguments(stack)
+    stack.add_argument("action", choices=["up", "down", "break", "heal", "site", "serve"])
+    stack.add_argument("--state", type=Path, help="the stack's folder (default .stack/)")
+    stack.add_argument("--from", dest="first_day", type=_date, help="first replayed day (default 2021-09-13)")
+    stack.add_argument("--minutes-per-day", type=float, help="wall minutes per replayed day (default 2)")
+    stack.add_argument("--status", type=int, default=404, help="what the broken feed answers (break)")
     demo = commands.add_parser("demo", help="run the flow on embedded defaults and show what it published")
     demo.add_argument("--out", type=Path, default=Path("demo-site"), help="where to copy what was published")
     demo.add_argument("--prefect-home", type=Path, default=Path(".prefect-demo"), help="the ephemeral API's home")
@@ -163,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             print(deploy(target=args.target, image=args.image).text())
             return 0
         if args.command == "stack":
+            from local import stack as local_stack  # a checkout's dev stack: not in the image
+
             return local_stack.run(args)
         if args.command == "demo":
             from local.demo import main as demo

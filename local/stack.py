@@ -278,7 +278,7 @@ def up(state: Path = STATE_DIR, first_day: date = FIRST_DAY, minutes_per_day: fl
     (state / BROKEN_FILE).unlink(missing_ok=True)
     (state / "stack.json").unlink(missing_ok=True)
     log = state / "stack.log"
-    command = [sys.executable, "-m", "local.stack", "serve", "--state", str(state)]
+    command = [sys.executable, "-m", "cli.main", "stack", "serve", "--state", str(state)]
     command += ["--from", first_day.isoformat(), "--minutes-per-day", f"{minutes_per_day:g}"]
     with log.open("w") as out:
         supervisor = subprocess.Popen(
@@ -359,30 +359,19 @@ def copy_site(state: Path = STATE_DIR, out: Path = ROOT / "demo-site") -> int:
     return 0
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``cps-covid stack up|down|break|heal|site|serve``."""
-    parser.add_argument("action", choices=["up", "down", "break", "heal", "site", "serve"])
-    parser.add_argument("--state", type=Path, default=STATE_DIR, help="the stack's folder (default .stack/)")
-    parser.add_argument("--from", dest="first_day", type=date.fromisoformat, default=FIRST_DAY, help="first day")
-    parser.add_argument("--minutes-per-day", type=float, default=MINUTES_PER_DAY, help="wall minutes per day")
-    parser.add_argument("--status", type=int, default=404, help="what the broken feed answers (break)")
-
-
 def run(args: argparse.Namespace) -> int:
+    """Run one ``cps-covid stack`` action; options left unset take the stack's defaults."""
+    state = args.state or STATE_DIR
+    first_day = args.first_day or FIRST_DAY
+    minutes_per_day = args.minutes_per_day or MINUTES_PER_DAY
     if args.action == "up":
-        return up(args.state, args.first_day, args.minutes_per_day)
+        return up(state, first_day, minutes_per_day)
     if args.action == "down":
-        return down(args.state)
+        return down(state)
     if args.action == "break":
-        return break_feed(args.state, args.status)
+        return break_feed(state, args.status)
     if args.action == "heal":
-        return heal_feed(args.state)
+        return heal_feed(state)
     if args.action == "site":
-        return copy_site(args.state)
-    return serve(args.state, args.first_day, args.minutes_per_day)
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="cps-covid stack")
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))
+        return copy_site(state)
+    return serve(state, first_day, minutes_per_day)
