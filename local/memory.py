@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from cps_covid.errors import AwsCallFailed, ConcurrentWriteError
 from cps_covid.publishing.resources import NoSocialChannels, Resources, SocialChannels
-from cps_covid.systems.storage import StoredObject, Written
+from cps_covid.rules.publish_plan import Written
+from cps_covid.systems.storage import StoredObject
 
 
 @dataclass

@@ -17,11 +17,11 @@ from prefect.cache_policies import NO_CACHE
 from cps_covid.errors import ConcurrentWriteError, InputError
 from cps_covid.publishing.publication import PartlyWritten, publish_writes
 from cps_covid.rules import history, publish_plan, vaccination
-from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
+from cps_covid.rules.publish_plan import PlannedWrite, Written, plan_writes
 from cps_covid.rules.schema import LEADING_COLUMNS
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.systems import district
-from cps_covid.systems.storage import Storage, Written
+from cps_covid.systems.storage import Storage
 from tasks.validate import guarded_validation
 
 KEYS = (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY)

@@ -28,8 +28,9 @@ LONGEST_FIRST = (
     "tests/deployments/test_school_year_deployed.py",
     "tests/local/test_stack.py",
     "tests/flows/test_guarantees.py",
+    "tests/deployments/test_ecs_worker.py",
     "tests/flows/test_update.py",
-    "tests/test_cli.py",
+    "tests/cli/test_main.py",
     "tests/deployments/test_deploy.py",
     "tests/flows/test_recovery.py",
 )

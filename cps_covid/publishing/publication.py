@@ -22,8 +22,8 @@ from cps_covid.publishing import ledger_store
 from cps_covid.publishing.resources import Resources, Topic
 from cps_covid.rules.archive import daily_feed_type
 from cps_covid.rules.ledger import Entry, Ledger, Step, next_step
-from cps_covid.rules.publish_plan import PlannedWrite, same_content
-from cps_covid.systems.storage import Storage, Written
+from cps_covid.rules.publish_plan import PlannedWrite, Written, same_content
+from cps_covid.systems.storage import Storage
 
 
 class NothingWritten(ConcurrentWriteError):

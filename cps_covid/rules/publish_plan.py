@@ -27,6 +27,15 @@ class PlannedWrite:
     """The ETag read before the merge; ``None``: the key must still be absent."""
 
 
+@dataclass(frozen=True)
+class Written:
+    """A write the bucket accepted: the key with the ETag and version it now has."""
+
+    key: str
+    etag: str
+    version_id: str | None
+
+
 def md5(body: bytes) -> str:
     return hashlib.md5(body, usedforsecurity=False).hexdigest()
 

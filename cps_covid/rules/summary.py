@@ -14,8 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from cps_covid.rules.merge import Event
-from cps_covid.rules.publish_plan import DATA_KEYS, PAGE_KEY
-from cps_covid.systems.storage import Written
+from cps_covid.rules.publish_plan import DATA_KEYS, PAGE_KEY, Written
 
 
 class RunSummary(BaseModel):

@@ -9,9 +9,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.rules.cache_control import cache_control
+from cps_covid.rules.publish_plan import Written
 from cps_covid.systems import aws
 from cps_covid.systems.aws import failed
-from cps_covid.systems.storage import StoredObject, Written
+from cps_covid.systems.storage import StoredObject
 
 if TYPE_CHECKING:
     from cps_covid.settings import Settings

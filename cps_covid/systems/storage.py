@@ -12,18 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from cps_covid.rules.publish_plan import Written
+
 
 @dataclass(frozen=True)
 class StoredObject:
     key: str
     body: bytes
-    etag: str
-    version_id: str | None
-
-
-@dataclass(frozen=True)
-class Written:
-    key: str
     etag: str
     version_id: str | None
 

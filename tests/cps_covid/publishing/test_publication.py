@@ -25,8 +25,16 @@ from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
 from cps_covid.publishing.publication import NothingWritten, PartlyWritten
 from cps_covid.publishing.resources import Resources
 from cps_covid.rules.ledger import LEDGER_KEY, Entry, Ledger
-from cps_covid.rules.publish_plan import PAGE_KEY, SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY, PlannedWrite, plan_writes
-from cps_covid.systems.storage import StoredObject, Written
+from cps_covid.rules.publish_plan import (
+    PAGE_KEY,
+    SCHOOLS_KEY,
+    TOTALS_KEY,
+    TRANSPOSED_KEY,
+    PlannedWrite,
+    Written,
+    plan_writes,
+)
+from cps_covid.systems.storage import StoredObject
 from local.memory import MemoryCdn, MemoryStorage, MemoryTopic
 
 SEEDED = {SCHOOLS_KEY: b"schools v0\n", TOTALS_KEY: b"totals v0\n", TRANSPOSED_KEY: b"transposed v0\n"}
