@@ -56,3 +56,14 @@ def test_every_link_between_pages_leads_somewhere() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_every_path_the_pages_name_exists() -> None:
+    """A file or folder of the project named in backticks (``cps_covid/rules/merge.py``, ``tests/standins/``)."""
+    tops = "|".join(["cps_covid", "tasks", "flows", "cli", "local", "tests", "bench", "deployments", "docs", "tools"])
+    missing = []
+    for page in [README, *sorted(DOCS.glob("*.md"))]:
+        for path in re.findall(rf"`((?:{tops})/[\w./-]*)`", page.read_text()):
+            if not (ROOT / path).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    assert not missing, "\n".join(missing)

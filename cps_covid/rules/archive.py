@@ -6,7 +6,7 @@ and read ``{"YYYY-MM-DD": {"cases": "N", "url": "<page URL>"}}``; each month's
 answer is now a static object, ``historical/YYYY-MM.json``, with exactly that
 body, served and cached by CloudFront like the rest of the site. The calendar's
 fetch URL becomes ``https://cpscovid.com/historical/${year}-${fmtMonth}.json``
-(README, "The front end"): no server, database or query to run.
+(docs/front-end.md): no server, database or query to run.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The ECS path: a real prefect-aws ECS worker runs the flow as a Fargate task of our image.
 
-The steps are the README's "To a real AWS account, step by step", on loopback:
+The steps are docs/deploying.md's "To a real AWS account, step by step", on loopback:
 the stack from ``deployments/cloudformation.yaml`` created on the moto server, the
 history put in its bucket, ``make image``, the settings exported from the stack's
 outputs, ``cps-covid deploy --target ecs``, the two workers, a rerun. What AWS
@@ -85,7 +85,7 @@ def aws_env(moto_endpoint: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def exported(outputs: dict[str, str], source: FeedServer, aws_env: dict[str, str], prefect_api: str) -> dict[str, str]:
-    """Step 3: the settings and the ECS pool's ids, named as the README exports them."""
+    """Step 3: the settings and the ECS pool's ids, named as docs/deploying.md exports them."""
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("CPS_COVID_", "AWS_", "PREFECT_"))}
     return (
         plain
