@@ -94,16 +94,20 @@ def _met(target: Target) -> str:
     return {True: "met", False: "NOT met", None: "not measured"}[target.met]
 
 
+MARKER = "<!-- make bench writes below this line; the dated figures above it are kept -->"
+
+
 def markdown(sections: list[Section], about: dict[str, str], elapsed: float, quick: bool) -> str:
+    """This run's tables, the part of ``bench/results.md`` below ``MARKER``."""
     lines = [
-        "# Benchmarks",
+        "## The last benchmark run",
         "",
         f"`{'python -m bench --quick' if quick else 'make bench'}` on {about['date']}, {seconds(elapsed)} in all. "
         "Each figure was measured in this run; every ratio compares figures measured in this same run.",
         "",
         *table(["machine", ""], [{"machine": k, "": v} for k, v in about.items() if k != "date"]),
         "",
-        "## Targets",
+        "### Targets",
         "",
         *table(
             ["target", "measured", ""],
@@ -111,10 +115,16 @@ def markdown(sections: list[Section], about: dict[str, str], elapsed: float, qui
         ),
     ]
     for number, section in enumerate(sections, start=1):
-        lines += ["", f"## {number}. {section.title}", "", *table(section.columns, section.rows)]
+        lines += ["", f"### {number}. {section.title}", "", *table(section.columns, section.rows)]
         if section.notes:
             lines += ["", *[f"- {note}" for note in section.notes]]
     return "\n".join(lines) + "\n"
+
+
+def into_results(existing: str | None, run: str) -> str:
+    """The results file with this run below ``MARKER``: the dated figures above it are kept, the last run replaced."""
+    head = existing.split(MARKER)[0] if existing and MARKER in existing else "# Figures\n\n"
+    return f"{head}{MARKER}\n\n{run}"
 
 
 def text(section: Section) -> str:
@@ -149,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (None if args.quick else RESULTS)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(markdown(sections, about, elapsed, args.quick))
+        existing = out.read_text() if out.exists() else None
+        out.write_text(into_results(existing, markdown(sections, about, elapsed, args.quick)))
         print(f"wrote {out}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

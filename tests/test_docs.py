@@ -12,6 +12,7 @@ from cps_covid.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+FIGURES = ROOT / "bench/results.md"  # every measured figure, dated
 
 
 def first_cells(page: Path) -> list[str]:
@@ -51,7 +52,7 @@ def test_the_layout_page_names_every_module() -> None:
 
 def test_every_link_between_pages_leads_somewhere() -> None:
     broken = []
-    for page in [README, *sorted(DOCS.glob("*.md"))]:
+    for page in [README, *sorted(DOCS.glob("*.md")), FIGURES]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
@@ -62,7 +63,7 @@ def test_every_path_the_pages_name_exists() -> None:
     """A file or folder of the project named in backticks (``cps_covid/rules/merge.py``, ``tests/standins/``)."""
     tops = "|".join(["cps_covid", "tasks", "flows", "cli", "local", "tests", "bench", "deployments", "docs", "tools"])
     missing = []
-    for page in [README, *sorted(DOCS.glob("*.md"))]:
+    for page in [README, *sorted(DOCS.glob("*.md")), FIGURES]:
         for path in re.findall(rf"`((?:{tops})/[\w./-]*)`", page.read_text()):
             if not (ROOT / path).exists():
                 missing.append(f"{page.relative_to(ROOT)}: {path}")

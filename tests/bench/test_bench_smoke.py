@@ -234,9 +234,21 @@ def test_python_m_bench_quick_writes_the_results(tmp_path: Path) -> None:
 
     assert status == 0
     text = out.read_text()
-    assert text.startswith("# Benchmarks\n")
-    for heading in ("## Targets", "## 1. Merge on the real history", "## 2. Scale", "## 3. Cold container start"):
+    assert text.startswith("# Figures\n")
+    for heading in ("### Targets", "### 1. Merge on the real history", "### 2. Scale", "### 3. Cold container start"):
         assert heading in text
     assert "| cpu |" in text and "| commit |" in text
     assert "image not built" in text
     assert set(json.loads(raw.read_text())["sections"]) == {"merge_vs_rows", "scale", "container"}
+
+
+def test_a_new_run_replaces_the_last_one_and_keeps_the_dated_figures() -> None:
+    from bench.__main__ import MARKER, into_results
+
+    first = into_results(None, "## The last benchmark run\n\nrun 1\n")
+    assert first.startswith("# Figures\n") and first.endswith("run 1\n")
+    kept = first.replace("# Figures\n", "# Figures\n\n| 2026-12-05 | a figure |\n")
+    second = into_results(kept, "## The last benchmark run\n\nrun 2\n")
+    assert "| 2026-12-05 | a figure |" in second
+    assert "run 1" not in second and second.endswith("run 2\n")
+    assert second.count(MARKER) == 1
