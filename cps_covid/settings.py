@@ -90,6 +90,9 @@ class CaseFlowSettings(_Base):
     replay_clock: str = ""
     """Local stack only (``make up``): ``FIRST_DAY@START_UTC/MINUTES`` plays a past season forward, one day per
     MINUTES, for runs without ``as_of``; empty (production): today in ``timezone``."""
+    heartbeat_namespace: str = "cps-covid"
+    """CloudWatch namespace of the heartbeat every completed update puts (the stack's ``MetricNamespace``);
+    empty: no heartbeat."""
     tags: Annotated[dict[str, str], NoDecode] = {"lifecycle": "true"}
     """S3 object tags of every published object (JSON object)."""
 

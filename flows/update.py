@@ -46,7 +46,7 @@ from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
 from cps_covid.rules.season_calendar import SeasonRules
 from cps_covid.rules.summary import UpdateSummary
 from cps_covid.settings import Settings
-from tasks.alarms import alarm_now, tell_if_recovered
+from tasks.alarms import alarm_now, put_heartbeat, tell_if_recovered
 from tasks.archive import archive_previous_day
 from tasks.fetch import fetch, look_up_new_schools
 from tasks.ledger import archive_payload, read_ledger
@@ -99,24 +99,34 @@ def run_update(**parameters: object) -> State:
 def apply_update(
     as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool = False
 ) -> dict | State:
-    """The flow's body: the update's steps, then, when it completed, the recovery notice if the last run failed."""
+    """The flow's body: the update's steps; when it completed, the recovery notice if the last run failed and
+    the heartbeat the watchdog outside Prefect waits for."""
     try:
         settings = Settings.load()
-        outcome = update_steps(settings, as_of, source, dry_run, new_season, fill_gap)
+        resources = Resources.of(settings)
+        outcome = update_steps(settings, resources, as_of, source, dry_run, new_season, fill_gap)
     except CpsCovidError as err:  # logged once, by the task that raised it; the run ends with its words
         return failed_with(err)
     if not isinstance(outcome, State):
         with suppress(Exception):  # Completed: a notice that could not be sent (its task logged why) fails nothing
             tell_if_recovered(settings)
+        if not dry_run:
+            with suppress(Exception):  # a heartbeat that cannot be put is what the watchdog alarms on
+                put_heartbeat(resources.heartbeat)
     return outcome
 
 
 def update_steps(
-    settings: Settings, as_of: date | None, source: str | None, dry_run: bool, new_season: str | None, fill_gap: bool
+    settings: Settings,
+    resources: Resources,
+    as_of: date | None,
+    source: str | None,
+    dry_run: bool,
+    new_season: str | None,
+    fill_gap: bool,
 ) -> dict | State:
     """fetch -> archive -> claim (resume / already applied) -> validate -> merge -> render -> publish ->
     invalidate -> notify -> report, each step a task, on resources built once for the run."""
-    resources = Resources.of(settings)
     now = datetime.now(clock.zone(settings.timezone))
     as_of = clock.update_day(as_of, scheduled_at(), settings.replay_clock, settings.timezone)
     url = source or settings.source_url

@@ -61,6 +61,23 @@ class Emulated:
             for sent in topic.get("sent_notifications", [])
         ]
 
+    def heartbeats(self, namespace: str = "cps-covid") -> int:
+        """How many heartbeats completed runs put (``cloudwatch.HEARTBEAT_METRIC``), as CloudWatch sums them."""
+        from datetime import UTC, datetime, timedelta
+
+        from cps_covid.systems.cloudwatch import HEARTBEAT_METRIC
+
+        now = datetime.now(UTC)
+        points = self.client("cloudwatch").get_metric_statistics(
+            Namespace=namespace,
+            MetricName=HEARTBEAT_METRIC,
+            StartTime=now - timedelta(days=1),
+            EndTime=now + timedelta(minutes=5),
+            Period=86400,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return int(sum(point["Sum"] for point in points))
+
     def reset(self) -> None:
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")).close()
 

@@ -70,14 +70,26 @@ class MemoryTopic:
         return f"M{len(self.sent)}"
 
 
+@dataclass
+class MemoryHeartbeat:
+    """A CloudWatch metric: the number of datapoints put."""
+
+    beats: int = 0
+
+    def beat(self) -> str:
+        self.beats += 1
+        return f"heartbeat {self.beats}"
+
+
 def in_memory(
     bucket: MemoryStorage | None = None, operators: MemoryTopic | None = None, social: SocialChannels | None = None
 ) -> Resources:
-    """A bucket, a CDN, the subscribers' and the operators' topics, and no social channel, all in memory."""
+    """A bucket, a CDN, the subscribers' and the operators' topics, no social channel and a heartbeat, in memory."""
     return Resources(
         bucket=bucket or MemoryStorage(),
         cdn=MemoryCdn(),
         subscribers=MemoryTopic(),
         operators=operators or MemoryTopic(),
         social=social or NoSocialChannels(),
+        heartbeat=MemoryHeartbeat(),
     )

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run
 
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.publishing.resources import Topic
+from cps_covid.publishing.resources import Heartbeat, Topic
 from cps_covid.rules import alarms
 from cps_covid.settings import Settings
 from cps_covid.systems import aws, prefect_runs, s3, sns
@@ -117,3 +117,11 @@ def tell_if_recovered(settings: Settings) -> str | None:
     message_id = publish_alarm.fn(subject, body, operators_topic(settings))
     get_run_logger().info("Recovery notice %s on the alarm topic: %s", message_id, subject)
     return f"operators told the deployment recovered (message {message_id}): {subject}"
+
+
+@task(name="Put the heartbeat", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def put_heartbeat(heartbeat: Heartbeat) -> str:
+    """One datapoint for the watchdog outside Prefect: its absence for two hours is alarmed by CloudWatch."""
+    note = heartbeat.beat()
+    get_run_logger().info("Heartbeat: %s", note)
+    return note

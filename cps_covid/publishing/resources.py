@@ -30,6 +30,19 @@ class Topic(Protocol):
         ...
 
 
+class Heartbeat(Protocol):
+    def beat(self) -> str:
+        """One datapoint saying a run completed (the watchdog outside Prefect alarms on its absence)."""
+        ...
+
+
+class NoHeartbeat:
+    """No watchdog configured (``heartbeat_namespace`` empty)."""
+
+    def beat(self) -> str:
+        return "no heartbeat (heartbeat_namespace is empty)"
+
+
 class SocialChannels(Protocol):
     @property
     def enabled(self) -> bool: ...
@@ -51,7 +64,8 @@ class NoSocialChannels:
 
 @dataclass(frozen=True)
 class Resources:
-    """The bucket, the CDN, the subscribers' and the operators' topics and the social channels of one run."""
+    """The bucket, the CDN, the subscribers' and the operators' topics, the social channels and the heartbeat of
+    one run."""
 
     bucket: Storage
     cdn: Cdn
@@ -59,12 +73,13 @@ class Resources:
     operators: Topic | None
     """The alarm topic; ``None`` when none is configured (a notice is then only logged)."""
     social: SocialChannels
+    heartbeat: Heartbeat
 
     @classmethod
     def of(cls, settings: Settings) -> Resources:
         """The configured ones on AWS (or the emulator ``AWS_ENDPOINT_URL`` names); the clients are shared."""
         from cps_covid.publishing.social_posts import ConfiguredChannels
-        from cps_covid.systems import aws, cloudfront, s3, sns
+        from cps_covid.systems import aws, cloudfront, cloudwatch, s3, sns
 
         bucket, credentials = s3.bucket_of(settings), settings.aws_credentials_block
         sns_client = aws.client("sns", credentials)
@@ -75,4 +90,7 @@ class Resources:
             subscribers=sns.Topic(sns_client, settings.topic_arn),
             operators=sns.Topic(sns_client, settings.alarm_topic_arn) if settings.alarm_topic_arn else None,
             social=social if social.enabled else NoSocialChannels(),
+            heartbeat=cloudwatch.Heartbeat(aws.client("cloudwatch", credentials), settings.heartbeat_namespace)
+            if settings.heartbeat_namespace
+            else NoHeartbeat(),
         )

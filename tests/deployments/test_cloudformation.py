@@ -42,7 +42,11 @@ def test_task_role_policy_file_is_the_templates_policy() -> None:
         "${DataBucket}": "${BucketName}",
         "${Distribution}": "${DistributionId}",
     }
-    refs = {"SubscribersTopic": "${SubscribersTopicArn}", "AlarmTopic": "${AlarmTopicArn}"}
+    refs = {
+        "SubscribersTopic": "${SubscribersTopicArn}",
+        "AlarmTopic": "${AlarmTopicArn}",
+        "MetricNamespace": "${MetricNamespace}",
+    }
 
     def plain(value):
         if isinstance(value, dict) and "Fn::Sub" in value:
@@ -52,14 +56,44 @@ def test_task_role_policy_file_is_the_templates_policy() -> None:
             return text
         if isinstance(value, dict) and "Ref" in value:
             return refs[value["Ref"]]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
         if isinstance(value, list):
             return [plain(v) for v in value]
         return value
 
     (policy,) = template()["Resources"]["TaskRole"]["Properties"]["Policies"]
-    statements = [{k: plain(v) for k, v in s.items()} for s in policy["PolicyDocument"]["Statement"]]
+    statements = [plain(s) for s in policy["PolicyDocument"]["Statement"]]
     assert statements == json.loads((ROOT / "deployments/task-role-policy.json").read_text())["Statement"]
-    assert not any(s["Resource"] == "*" or ":*" in str(s["Action"]) for s in statements)
+    assert not any(":*" in str(s["Action"]) for s in statements)
+    unbounded = [s for s in statements if s["Resource"] == "*"]  # an action that takes no resource, conditioned
+    assert [(s["Action"], s["Condition"]) for s in unbounded] == [
+        ("cloudwatch:PutMetricData", {"StringEquals": {"cloudwatch:namespace": "${MetricNamespace}"}})
+    ]
+
+
+def test_the_watchdog_alarms_when_no_update_completes_for_two_hours_and_says_when_it_recovers() -> None:
+    from cps_covid.settings import Settings
+    from cps_covid.systems.cloudwatch import HEARTBEAT_METRIC
+
+    stack = template()
+    alarm = stack["Resources"]["UpdateHeartbeatAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ({"Ref": "MetricNamespace"}, HEARTBEAT_METRIC)
+    assert stack["Parameters"]["MetricNamespace"]["Default"] == Settings.model_fields["heartbeat_namespace"].default
+    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
+        "Sum",
+        3600,
+        2,
+        2,
+    )
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["TreatMissingData"]) == (
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    told = (ROOT / "docs/alarms.md").read_text()
+    assert f"`{HEARTBEAT_METRIC}`" in told and "two hours" in told and "missing data as breaching" in told
 
 
 def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
@@ -109,8 +143,30 @@ def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
         "ListTheBucket",
         "InvalidateTheDistribution",
         "PublishToTheTopics",
+        "PutTheHeartbeat",
     }
     assert inline["Statement"][0]["Resource"] == "arn:aws:s3:::cps-covid-stack-test/*"
+
+    # moto's CloudFormation cannot make a CloudWatch alarm: made from the template's properties, as CloudWatch
+    # takes them (the same names as PutMetricAlarm's), so a property CloudWatch would refuse fails here.
+    refs = {"MetricNamespace": outputs["MetricNamespace"], "AlarmTopic": outputs["AlarmTopicArn"]}
+    properties = template()["Resources"]["UpdateHeartbeatAlarm"]["Properties"]
+
+    def resolved(value):
+        if isinstance(value, dict) and "Ref" in value:
+            return refs[value["Ref"]]
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return value["Fn::Sub"].replace("${AWS::StackName}", "cps-covid")
+        return [resolved(v) for v in value] if isinstance(value, list) else value
+
+    aws.client("cloudwatch").put_metric_alarm(**{k: resolved(v) for k, v in properties.items()})
+    (alarm,) = aws.client("cloudwatch").describe_alarms(AlarmNames=["cps-covid-no-completed-update"])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["TreatMissingData"]) == (
+        "cps-covid",
+        "UpdatesCompleted",
+        "breaching",
+    )
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [outputs["AlarmTopicArn"]]
 
 
 # --- the email subscription service (optional: SubscriptionsImage) ---------------------------------------------

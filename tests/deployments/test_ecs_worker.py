@@ -33,7 +33,7 @@ from local.feed_server import FeedServer, Route
 from local.prefect_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-# moto's CloudFormation skips what it cannot create (CloudFront, bucket and queue policies), loudly
+# moto's CloudFormation skips what it cannot create (CloudFront, a CloudWatch alarm, bucket and queue policies), loudly
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 STACK = "cps-covid"
 FAMILY = "cps-covid-update"
@@ -55,7 +55,7 @@ def outputs(moto_endpoint: str) -> dict[str, str]:
     (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     found = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    # moto's CloudFormation cannot make a CloudFront distribution: the one output it misses, made directly
+    # moto's CloudFormation cannot make a CloudFront distribution (the flow's one missing output): made directly
     assert "DistributionId" not in found
     found["DistributionId"] = create_distribution(probe, found["BucketName"])
     seed_history(account_of(moto_endpoint, found), ROOT / "data/history-2021-09-22")

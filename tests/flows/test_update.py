@@ -93,6 +93,7 @@ def test_run_publishes_merge_invalidates_and_notifies(aws, feeds) -> None:
     assert list(table[0]) == ["School", "CPS school id", "New cases"]
     assert table[-1] == {"School": "Total", "CPS school id": "", "New cases": 22} and len(table) == 13 + 1
     assert "BLAIR" in artifacts["history-validation"].data
+    assert aws.heartbeats() == 1  # the watchdog outside Prefect hears of it
 
 
 def test_same_feed_twice_writes_nothing_the_second_time(aws, feeds) -> None:
@@ -107,6 +108,7 @@ def test_same_feed_twice_writes_nothing_the_second_time(aws, feeds) -> None:
     assert (all_versions(aws), len(invalidations(aws)), len(aws.sent_notifications())) == before
     assert "Objects written" in artifacts["update-summary"].data
     assert "SNS message: no message (nothing new)" in artifacts["update-summary"].data
+    assert aws.heartbeats() == 2  # a run with nothing to do still proves the pipeline alive
 
 
 def test_health_api_json_gives_the_same_tables_as_the_case_list(aws, feeds, monkeypatch) -> None:
@@ -187,6 +189,7 @@ def test_slow_source_times_out_after_bounded_retries_and_nothing_is_written(aws,
     )
     assert feeds.requests["/slow.csv"] == 4
     assert all_versions(aws) == before and invalidations(aws) == [] and aws.sent_notifications() == []
+    assert aws.heartbeats() == 0  # a failed run: nothing to hear
 
 
 def test_client_error_is_not_retried(aws, feeds) -> None:
@@ -236,6 +239,7 @@ def test_invalid_values_stop_the_run_with_a_validation_report(aws, feeds) -> Non
     assert "row 1: cases='-4'" in message and "row 2: CPS_School_ID='12x'" in message
     assert "feed-validation" in artifacts and "-4" in artifacts["feed-validation"].data
     assert all_versions(aws) == before and aws.sent_notifications() == []
+    assert aws.heartbeats() == 0  # a failed run: the watchdog stays hungry
 
 
 def test_dry_run_reports_the_plan_and_writes_nothing(aws, feeds) -> None:
@@ -245,6 +249,7 @@ def test_dry_run_reports_the_plan_and_writes_nothing(aws, feeds) -> None:
     assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d \(dry run\)", flow_run.name), flow_run.name
     assert summary["written"] == [] and sorted(summary["planned"]) == sorted(KEYS)
     assert all_versions(aws) == before and invalidations(aws) == [] and aws.sent_notifications() == []
+    assert aws.heartbeats() == 0  # a dry run proves nothing about the schedule
 
 
 def test_a_concurrent_writer_is_never_overwritten(aws, feeds) -> None:

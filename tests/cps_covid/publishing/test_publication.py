@@ -35,7 +35,7 @@ from cps_covid.rules.publish_plan import (
     plan_writes,
 )
 from cps_covid.systems.storage import StoredObject
-from local.memory import MemoryCdn, MemoryStorage, MemoryTopic
+from local.memory import MemoryCdn, MemoryHeartbeat, MemoryStorage, MemoryTopic
 
 SEEDED = {SCHOOLS_KEY: b"schools v0\n", TOTALS_KEY: b"totals v0\n", TRANSPOSED_KEY: b"transposed v0\n"}
 PLANNED = {
@@ -151,6 +151,7 @@ class World:
             subscribers=Topic(Heard(calls, "notify", self.topic.publish, kill_after=self.kill_after_sns)),
             operators=Topic(Heard(calls, "tell", self.operators.publish)),
             social=Social(Heard(calls, "post", self._post)),
+            heartbeat=MemoryHeartbeat(),
         )
 
     def _post(self, changes: pd.DataFrame | None, as_of: date) -> list[str]:
