@@ -33,9 +33,9 @@ image:
 	tools/build-image.sh
 
 # Pools, the settings variable, blocks, deployments and automations on PREFECT_API_URL.
-# TARGET=process (default) or TARGET=ecs IMAGE=<pushed image>.
+# TARGET=process (default) or TARGET=ecs IMAGE=<pushed image> STACK=<CloudFormation stack, for the AWS ids>.
 deploy: $(STAMP)
-	$(BIN)/cps-covid deploy --target $(or $(TARGET),process) $(if $(IMAGE),--image $(IMAGE))
+	$(BIN)/cps-covid deploy --target $(or $(TARGET),process) $(if $(IMAGE),--image $(IMAGE)) $(if $(STACK),--stack $(STACK))
 
 demo: $(STAMP)
 	$(BIN)/cps-covid demo

@@ -49,6 +49,9 @@ ECS_ENV = {
     "cluster": "CPS_COVID_ECS_CLUSTER",
     "task_role_arn": "CPS_COVID_ECS_TASK_ROLE_ARN",
     "execution_role_arn": "CPS_COVID_ECS_EXECUTION_ROLE_ARN",
+    # ECS hands the secret to each flow task (`secrets:`): no task definition or override holds its value
+    "prefect_api_key_secret_arn": "CPS_COVID_ECS_PREFECT_API_KEY_SECRET_ARN",
+    "prefect_api_auth_string_secret_arn": "CPS_COVID_ECS_PREFECT_API_AUTH_STRING_SECRET_ARN",
 }
 AWS_BLOCK = "cps-covid-aws"
 BUILT_IMAGE = "{{ build-image.image }}"  # prefect.yaml's image, the output of its build step
@@ -143,8 +146,10 @@ def apply_pools(client: Any, target: str, env: Mapping[str, str], changes: Chang
             "work pool", name, current is not None, bool(current) and current.base_job_template != template
         ):
             continue
-        if current is None:
-            client.create_work_pool(WorkPoolCreate(name=name, type=pool_type, base_job_template=template))
+        if current is None:  # overwrite: the stack's worker may create it (default template) meanwhile
+            client.create_work_pool(
+                WorkPoolCreate(name=name, type=pool_type, base_job_template=template), overwrite=True
+            )
         else:
             client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
 
@@ -307,12 +312,18 @@ def deploy(
     code_dir: Path = ROOT,
     env: Mapping[str, str] | None = None,
     crons: Mapping[str, str] | None = None,
+    stack: str | None = None,
 ) -> Changes:
+    """``stack``: the CloudFormation stack's outputs fill in what the environment does not set."""
     from prefect.client.orchestration import get_client
 
     from cps_covid.settings import DEFAULT_TIMEZONE
 
     env = os.environ if env is None else env
+    if stack:
+        from cps_covid.systems.cloudformation import stack_environment, stack_outputs
+
+        env = stack_environment(stack_outputs(stack)) | dict(env)
     if target == "ecs" and not image:
         raise ValueError("--target ecs needs --image (the pushed image of `make image`)")
     changes = Changes()

@@ -1,19 +1,25 @@
-"""The ECS path: a real prefect-aws ECS worker runs the flow as a Fargate task of our image.
+"""The ECS path: the stack's own workers run the flow as Fargate tasks of our image.
 
-The steps are docs/deploying.md's "To a real AWS account, step by step", on loopback:
-the stack from ``deployments/cloudformation.yaml`` created on the moto server, the
-history put in its bucket, ``make image``, the settings exported from the stack's
-outputs, ``cps-covid deploy --target ecs``, the two workers, a rerun. What AWS
-would do with the task (start the container, report its state) ``FargateStandIn``
-does; see ``standins/fargate.py`` for what it leaves out.
+The steps are docs/deploying.md's five, on loopback: the Prefect credential put in
+(moto's) Secrets Manager, the image (``make image``), the stack from
+``deployments/cloudformation.yaml`` created on the moto server with the history in
+its bucket, ``cps-covid deploy --target ecs --stack``, then runs watched through the
+API. The Prefect server here answers only with its auth string, so every worker and
+flow task that reaches it got the secret the way ECS hands it over. What AWS would do
+with the services and tasks (start the containers, keep a service's task running,
+report a task's state) ``FargateStandIn`` does; see ``standins/fargate.py`` for what
+it leaves out.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +36,7 @@ from cps_covid.rules import publish_plan
 from cps_covid.waiting import wait_for
 from local.aws_emulator import Emulated, aws_environment, create_distribution, seed_history
 from local.feed_server import FeedServer, Route
-from local.prefect_server import free_port
+from local.prefect_server import prefect_server
 
 ROOT = Path(__file__).resolve().parents[2]
 # moto's CloudFormation skips what it cannot create (CloudFront, a CloudWatch alarm, bucket and queue policies), loudly
@@ -38,18 +44,67 @@ pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS::")
 STACK = "cps-covid"
 FAMILY = "cps-covid-update"
 FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
+CREDENTIAL = "PREFECT_API_AUTH_STRING"  # a self-hosted server's; Prefect Cloud's would be PREFECT_API_KEY
+WORKER_SERVICES = ("cps-covid-ecs-worker", "cps-covid-alerts-worker")
 
 
 @pytest.fixture(scope="module")
-def outputs(moto_endpoint: str) -> dict[str, str]:
-    """Step 1: the stack, on a fresh moto account; and the history the dashboard served, in its bucket."""
+def auth_string() -> str:
+    return f"cps-covid:{secrets.token_urlsafe(24)}"
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory, auth_string: str) -> Iterator[str]:
+    """A Prefect server that answers only with the auth string (this module's, not the session's open one)."""
+    import prefect.context
+    import prefect.settings
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    home = tmp_path_factory.mktemp("prefect-secured")
+    with (
+        prefect_server(home, settings={"PREFECT_SERVER_API_AUTH_STRING": auth_string}) as api_url,
+        prefect.settings.temporary_settings(
+            updates={prefect.settings.PREFECT_API_URL: api_url, prefect.settings.PREFECT_API_AUTH_STRING: auth_string}
+        ),
+        prefect.context._temporary_global_settings_context(prefect.context.get_settings_context()),
+    ):
+        yield api_url
+        APILogWorker.drain_all()
+        EventsWorker.drain_all()
+
+
+@pytest.fixture(scope="module")
+def credential_arn(moto_endpoint: str, auth_string: str) -> str:
+    """Step 1: the credential in Secrets Manager, on a fresh moto account."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
     probe = Emulated(moto_endpoint, "", "", "")
+    return probe.client("secretsmanager").create_secret(Name="cps-covid/prefect", SecretString=auth_string)["ARN"]
+
+
+@pytest.fixture(scope="module")
+def outputs(moto_endpoint: str, image: str, prefect_api: str, credential_arn: str) -> dict[str, str]:
+    """Steps 2 and 3: the image, and the stack with it (the workers run it); the served history in its bucket."""
+    probe = Emulated(moto_endpoint, "", "", "")
+    ec2 = probe.client("ec2")
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    subnets = [
+        s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+    ]
+    parameters = {
+        "BucketName": "cpscovid-ecs",
+        "Image": image,
+        "PrefectApiUrl": prefect_api,
+        "PrefectCredentialSecretArn": credential_arn,
+        "PrefectCredential": CREDENTIAL,
+        "VpcId": vpc["VpcId"],
+        "SubnetIds": ",".join(subnets[:2]),
+    }
     cfn = probe.client("cloudformation")
     cfn.create_stack(
         StackName=STACK,
         TemplateBody=(ROOT / "deployments/cloudformation.yaml").read_text(),
-        Parameters=[{"ParameterKey": "BucketName", "ParameterValue": "cpscovid-ecs"}],
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM"],
     )
     (stack,) = cfn.describe_stacks(StackName=STACK)["Stacks"]
@@ -84,81 +139,79 @@ def aws_env(moto_endpoint: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def exported(outputs: dict[str, str], source: FeedServer, aws_env: dict[str, str], prefect_api: str) -> dict[str, str]:
-    """Step 3: the settings and the ECS pool's ids, named as docs/deploying.md exports them."""
+def fargate(outputs: dict[str, str], moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FargateStandIn]:
+    """What AWS does with the stack's services and the worker's tasks: the task role's keys (here the
+    emulator's) and its region in each container; the workers poll every second (Prefect's default: 10)."""
+    quick = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    with FargateStandIn(Emulated(moto_endpoint, "", "", ""), task_environment=aws_env | quick) as stand_in:
+        try:
+            yield stand_in
+        finally:
+            for run in stand_in.runs.values():
+                if run.service and run.container:
+                    print(f"--- {run.service} ({run.task_arn}):", docker("logs", run.container).stdout[-3000:])
+
+
+class ServiceLog:
+    """A service's running task's output (``docker logs``: what CloudWatch would show while it runs)."""
+
+    def __init__(self, fargate: FargateStandIn, service: str) -> None:
+        self.fargate, self.service = fargate, service
+
+    def read_text(self) -> str:
+        runs = [r for r in self.fargate.runs.values() if r.service == self.service and r.container]
+        return "\n".join(docker("logs", r.container).stdout + docker("logs", r.container).stderr for r in runs)
+
+
+def online_workers(pool: str) -> list[str]:
+    from prefect.client.schemas.objects import WorkerStatus
+
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_workers_for_work_pool(pool)
+        except Exception:  # the pool is made by the first worker that starts, or by the deploy
+            return []
+    return [w.name for w in found if w.status == WorkerStatus.ONLINE]
+
+
+@pytest.fixture(scope="module")
+def workers(fargate: FargateStandIn) -> ServiceLog:
+    """The stack's two services: ECS started a task of each, and each worker is online in its pool."""
+    for pool in ("cps-covid-ecs", "cps-covid-alerts"):
+        wait_for(lambda pool=pool: online_workers(pool), what=f"a worker online in {pool}", timeout=240)
+    return ServiceLog(fargate, "cps-covid-ecs-worker")
+
+
+@pytest.fixture(scope="module")
+def exported(source: FeedServer, aws_env: dict[str, str], prefect_api: str, auth_string: str) -> dict[str, str]:
+    """The operator's shell: their Prefect profile and AWS account; the feed and the distribution are this
+    test's (the district's URL is the default; moto's stack could not make the distribution)."""
     plain = {k: v for k, v in os.environ.items() if not k.startswith(("CPS_COVID_", "AWS_", "PREFECT_"))}
     return (
         plain
         | aws_env
         | {
             "PREFECT_API_URL": prefect_api,
-            "CPS_COVID_BUCKET": outputs["BucketName"],
-            "CPS_COVID_DISTRIBUTION_ID": outputs["DistributionId"],
-            "CPS_COVID_TOPIC_ARN": outputs["SubscribersTopicArn"],
-            "CPS_COVID_ALARM_TOPIC_ARN": outputs["AlarmTopicArn"],
+            "PREFECT_API_AUTH_STRING": auth_string,
             "CPS_COVID_SOURCE_URL": source.url("/feed.csv"),
             "CPS_COVID_FETCH_BACKOFF_SECONDS": "0.05",
-            "CPS_COVID_ECS_CLUSTER": outputs["ClusterName"],
-            "CPS_COVID_ECS_TASK_ROLE_ARN": outputs["TaskRoleArn"],
-            "CPS_COVID_ECS_EXECUTION_ROLE_ARN": outputs["ExecutionRoleArn"],
-            "CPS_COVID_ECS_LOG_GROUP": outputs["LogGroupName"],
         }
     )
 
 
 @pytest.fixture(scope="module")
-def deployed(image: str, exported: dict[str, str]) -> str:
-    """Step 4: ``cps-covid deploy --target ecs --image IMAGE``, the command ``make deploy`` runs."""
+def deployed(image: str, exported: dict[str, str], outputs: dict[str, str], workers: ServiceLog) -> str:
+    """Step 4: ``cps-covid deploy --target ecs --image IMAGE --stack cps-covid``, what ``make deploy`` runs."""
     cli = Path(sys.executable).with_name("cps-covid")
     done = subprocess.run(
-        [str(cli), "deploy", "--target", "ecs", "--image", image],
-        env=exported,
+        [str(cli), "deploy", "--target", "ecs", "--image", image, "--stack", STACK],
+        env=exported | {"CPS_COVID_DISTRIBUTION_ID": outputs["DistributionId"]},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-@pytest.fixture(scope="module")
-def fargate(outputs: dict[str, str], moto_endpoint: str, aws_env: dict[str, str]) -> Iterator[FargateStandIn]:
-    """What AWS does with a task: its role's keys (here the emulator's) and its region in the container."""
-    with FargateStandIn(Emulated(moto_endpoint, "", "", ""), task_environment=aws_env) as stand_in:
-        yield stand_in
-
-
-@pytest.fixture(scope="module")
-def workers(
-    deployed: str,
-    fargate: FargateStandIn,
-    exported: dict[str, str],
-    outputs: dict[str, str],
-    aws_env: dict[str, str],
-    image: str,
-    prefect_api: str,
-    tmp_path_factory: pytest.TempPathFactory,
-    start_worker,
-) -> Iterator[Path]:
-    """Step 5: the ECS pool's worker (its observer on the stack's queue) and the alerts pool's, in the image."""
-    log = tmp_path_factory.mktemp("ecs-worker") / "worker.log"
-    ecs_env = {k: v for k, v in exported.items() if not k.startswith("CPS_COVID_")} | {
-        "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": outputs["TaskEventsQueueName"]
-    }
-    alerts = f"cps-covid-alerts-worker-{free_port()}"
-    alerts_env = aws_env | {"PREFECT_API_URL": prefect_api, "PREFECT_WORKER_QUERY_SECONDS": "1"}
-    flags = [x for key, value in alerts_env.items() for x in ("-e", f"{key}={value}")]
-    started = docker(
-        "run", "-d", "--rm", "--network", "host", "--name", alerts, *flags, image,
-        "prefect", "worker", "start", "--pool", "cps-covid-alerts",
-    )  # fmt: skip
-    assert started.returncode == 0, started.stderr
-    try:
-        with start_worker(ecs_env, log, pool="cps-covid-ecs", worker_type="ecs"):
-            yield log
-    finally:
-        print(docker("logs", alerts).stdout[-3000:])
-        docker("stop", "-t", "10", alerts)
 
 
 def states_of(flow_run_id: UUID) -> list[str]:
@@ -200,6 +253,29 @@ def alert_run_for(flow_run_id: UUID):
     )
 
 
+def test_the_server_refuses_a_caller_without_the_credential(prefect_api: str) -> None:
+    """So every run below that completes was orchestrated by workers and tasks that got the secret."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{prefect_api}/work_pools/cps-covid-ecs", timeout=10)
+    assert refused.value.code == 401
+
+
+def test_the_stacks_services_run_both_workers_with_the_credential_from_secrets_manager(
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated, credential_arn: str
+) -> None:
+    ecs = account.client("ecs")
+    for service in WORKER_SERVICES:
+        (run,) = [r for r in fargate.runs.values() if r.service == service]
+        assert run.statuses[:2] == ["PROVISIONING", "RUNNING"] and not run.done.is_set()
+        assert run.secrets == [CREDENTIAL]
+        (container,) = ecs.describe_task_definition(taskDefinition=run.task_definition_arn)["taskDefinition"][
+            "containerDefinitions"
+        ]
+        assert container["secrets"] == [{"name": CREDENTIAL, "valueFrom": credential_arn}]
+        assert CREDENTIAL not in {e["name"] for e in container["environment"]}
+    assert online_workers("cps-covid-ecs") and online_workers("cps-covid-alerts")
+
+
 def test_deploy_puts_the_flows_on_the_ecs_pool_and_the_alert_on_its_own(deployed: str) -> None:
     with get_client(sync_client=True) as client:
         ecs = client.read_work_pool("cps-covid-ecs")
@@ -228,7 +304,7 @@ def test_deploy_puts_the_flows_on_the_ecs_pool_and_the_alert_on_its_own(deployed
 
 
 def test_a_rerun_runs_as_an_ecs_task_of_the_image(
-    workers: Path, fargate: FargateStandIn, account: Emulated, outputs: dict[str, str]
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated, outputs: dict[str, str]
 ) -> None:
     flow_run = run_deployment(
         "cps-covid-update/cps-covid-rerun", parameters={"as_of": "2021-09-23"}, timeout=300, poll_interval=0.5
@@ -260,6 +336,9 @@ def test_a_rerun_runs_as_an_ecs_task_of_the_image(
     assert task.docker_args[:8] == ["--network", "host", "--cpus", "1", "--memory", "4096m", "--memory-swap", "4096m"]
     assert task.docker_args[-4:] == ["cps-covid-etl:latest", "prefect", "flow-run", "execute"]
     assert f"PREFECT__FLOW_RUN_ID={flow_run.id}" in task.docker_args
+    # the credential: a secret of the task definition (prefect_api_auth_string_secret_arn), read by ECS
+    assert container["secrets"] == [{"name": CREDENTIAL, "valueFrom": outputs["PrefectApiAuthStringSecretArn"]}]
+    assert task.secrets == [CREDENTIAL]
     # the container's output, in the task's log stream
     prefix = container["logConfiguration"]["options"]["awslogs-stream-prefix"]
     stream = f"{prefix}/prefect/{task.task_arn.rsplit('/', 1)[-1]}"
@@ -268,7 +347,9 @@ def test_a_rerun_runs_as_an_ecs_task_of_the_image(
     assert f"Flow run '{flow_run.name}' - Finished in state Completed()" in logged, logged[-3000:]
 
 
-def test_a_second_run_reuses_the_task_definition(workers: Path, fargate: FargateStandIn, account: Emulated) -> None:
+def test_a_second_run_reuses_the_task_definition(
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated
+) -> None:
     flow_run = run_deployment(
         "cps-covid-update/cps-covid-rerun",
         parameters={"as_of": "2021-09-23", "dry_run": True},
@@ -279,11 +360,11 @@ def test_a_second_run_reuses_the_task_definition(workers: Path, fargate: Fargate
     assert flow_run.state.is_completed(), flow_run.state.message
     families = account.client("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]
     assert len(families) == 1  # match_latest_revision_in_family: one revision across runs
-    assert {r.task_definition_arn for r in fargate.runs.values()} == set(families)
+    assert {r.task_definition_arn for r in fargate.runs.values() if r.flow_run_id} == set(families)
 
 
 def test_a_failing_task_ends_failed_and_its_alarm_arrives(
-    workers: Path, fargate: FargateStandIn, account: Emulated, source: FeedServer
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated, source: FeedServer
 ) -> None:
     flow_run = run_deployment(
         "cps-covid-update/cps-covid-rerun",
@@ -303,7 +384,7 @@ def test_a_failing_task_ends_failed_and_its_alarm_arrives(
 
 
 def test_a_killed_task_is_marked_crashed_from_its_exit_code_and_alarmed(
-    workers: Path, fargate: FargateStandIn, account: Emulated, source: FeedServer
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated, source: FeedServer
 ) -> None:
     """The container dies mid-run (out of memory, the task stopped): no hook can run; the worker's observer
     reads the STOPPED event from the stack's queue and marks the run Crashed; the automation alarms."""
@@ -334,7 +415,9 @@ def test_a_killed_task_is_marked_crashed_from_its_exit_code_and_alarmed(
     assert alert.state.is_completed() and alert.work_pool_name == "cps-covid-alerts"
 
 
-def test_the_alarm_arrives_when_ecs_starts_nothing(workers: Path, fargate: FargateStandIn, account: Emulated) -> None:
+def test_the_alarm_arrives_when_ecs_starts_nothing(
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated
+) -> None:
     with fargate.refusing():
         flow_run = run_deployment(
             "cps-covid-update/cps-covid-rerun",
@@ -349,3 +432,37 @@ def test_the_alarm_arrives_when_ecs_starts_nothing(workers: Path, fargate: Farga
     assert alarm["subject"].startswith(f"cps-covid-rerun {flow_run.name} Crashed")
     alert = wait_for(lambda: alert_run_for(flow_run.id), what="the alert run", timeout=120)
     assert alert.state.is_completed() and alert.work_pool_name == "cps-covid-alerts"
+
+
+def test_no_task_definition_override_deployment_or_variable_holds_the_credential(
+    workers: ServiceLog, fargate: FargateStandIn, account: Emulated, auth_string: str
+) -> None:
+    """Last in the module: every task definition registered and every task run by then, workers' and flows'."""
+    ecs = account.client("ecs")
+    definitions = [
+        ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        for arn in ecs.list_task_definitions()["taskDefinitionArns"]
+    ]
+    assert {d["family"] for d in definitions} >= {FAMILY, "cps-covid-ecs-worker", "cps-covid-alerts-worker"}
+    runs = [r for r in fargate.runs.values() if r.container]
+    assert sum(1 for r in runs if r.flow_run_id) >= 4 and {r.service for r in runs} >= set(WORKER_SERVICES)
+    (cluster,) = ecs.list_clusters()["clusterArns"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=[r.task_arn for r in runs])["tasks"]
+    assert len(tasks) == len(runs)
+    # where the worker puts a flow run's environment, and where the credential would be without the secret
+    assert any("PREFECT__FLOW_RUN_ID" in json.dumps(t.get("overrides")) for t in tasks)
+    with get_client(sync_client=True) as client:
+        prefect_held = {
+            "deployments": [d.model_dump(mode="json") for d in client.read_deployments()],
+            "work pools": [p.model_dump(mode="json") for p in client.read_work_pools()],
+            "variables": [v.model_dump(mode="json") for v in client.read_variables()],
+            "blocks": [b.model_dump(mode="json") for b in client.read_block_documents(include_secrets=True)],
+        }
+    held = {
+        "task definitions": definitions,
+        "task overrides": [t.get("overrides", {}) for t in tasks],
+        "docker run command lines": [r.docker_args for r in runs],
+        **prefect_held,
+    }
+    for what, found in held.items():
+        assert auth_string not in json.dumps(found, default=str), f"the credential's value is in the {what}"

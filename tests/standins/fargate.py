@@ -15,24 +15,34 @@ beside the ``ThreadedMotoServer`` whose backend it reads:
   stream ``<prefix>/<container>/<task id>`` in its group, once the container exits;
 - each change is put on EventBridge as ``aws.ecs`` "ECS Task State Change", so the
   stack's rule carries it to the worker's observer queue, as on AWS;
+- a container definition's ``secrets`` are read from Secrets Manager (as the task's
+  execution role would) and given to the container as environment; the values are
+  passed to ``docker run`` through its own environment, never on its command line;
+- an ECS service (moto records it, but starts no task) is kept at its desired count:
+  a task of its definition is started, and started again when it stops, as ECS's
+  service scheduler does (``TaskRun.service`` names it);
 - ``refusing()`` makes every ``RunTask`` fail, as when Fargate has no capacity.
 
 It does not emulate: pulling from a registry (the image must be local), networking
-(``--network host``: the task reaches loopback), secrets, sidecars or several
-containers per task, health checks, ``StopTask`` of a running container, capacity
-providers, or live log streaming.
+(``--network host``: the task reaches loopback), sidecars or several containers per
+task, health checks, deployments of a changed service, ``StopTask`` of a running
+container, capacity providers, or live log streaming (``docker logs`` reads a running
+task's output).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from moto.ecs.exceptions import EcsClientException
 
 from local.aws_emulator import REGION, Emulated
 
@@ -47,16 +57,18 @@ class TaskRun:
     task_arn: str
     task_definition_arn: str
     flow_run_id: str | None = None
+    service: str | None = None
     container: str = ""
     docker_args: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # the names given from Secrets Manager
     statuses: list[str] = field(default_factory=list)
     exit_code: int | None = None
     output: str = ""
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class RunTaskRefused(Exception):
-    """Raised inside moto's RunTask while the stand-in refuses."""
+class RunTaskRefused(EcsClientException):
+    """Raised inside moto's RunTask while the stand-in refuses (an ECS client error to the caller)."""
 
 
 class FargateStandIn:
@@ -67,6 +79,8 @@ class FargateStandIn:
         self.runs: dict[str, TaskRun] = {}
         self._events = aws.client("events")  # boto3 clients are thread-safe: one each for all the tasks
         self._logs = aws.client("logs")
+        self._secrets = aws.client("secretsmanager")
+        self._service_tasks: dict[str, list[str]] = {}  # service -> the task ARNs started for it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._refusing = False
@@ -122,9 +136,7 @@ class FargateStandIn:
 
         def run_task(backend, *args, **kwargs):
             if stand_in._refusing:
-                from moto.ecs.exceptions import EcsClientException
-
-                raise EcsClientException("No Fargate capacity is available in the requested Availability Zones")
+                raise RunTaskRefused("No Fargate capacity is available in the requested Availability Zones")
             return original_run_task(backend, *args, **kwargs)
 
         EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(requirements)
@@ -143,17 +155,42 @@ class FargateStandIn:
 
     def _watch(self) -> None:
         while not self._stop.is_set():
+            self._schedule_services()
             for by_arn in list(self.backend.tasks.values()):
                 for arn, task in list(by_arn.items()):
                     if arn not in self.runs:
                         tags = {tag["key"]: tag["value"] for tag in task.tags}
+                        service = next((s for s, arns in self._service_tasks.items() if arn in arns), None)
                         run = self.runs[arn] = TaskRun(
-                            arn, task.task_definition_arn, tags.get("prefect.io/flow-run-id")
+                            arn, task.task_definition_arn, tags.get("prefect.io/flow-run-id"), service
                         )
                         thread = threading.Thread(target=self._run, args=(task, run), name=f"task-{task.id}")
                         thread.start()
                         self._threads.append(thread)
             self._stop.wait(POLL_SECONDS)
+
+    def _schedule_services(self) -> None:
+        """ECS's service scheduler: each active service keeps its desired count of tasks running."""
+        for service in list(self.backend.services.values()):
+            if service.status != "ACTIVE" or not service.task_definition:
+                continue
+            started = self._service_tasks.setdefault(service.name, [])
+            alive = [arn for arn in started if not (arn in self.runs and self.runs[arn].done.is_set())]
+            for _ in range(service.desired_count - len(alive)):
+                try:
+                    (task,) = self.backend.run_task(
+                        service.cluster_name,
+                        service.task_definition,
+                        count=1,
+                        overrides=None,
+                        started_by=f"ecs-svc/{service.name}",
+                        tags=None,
+                        launch_type="FARGATE",
+                    )
+                except RunTaskRefused:  # no capacity: ECS tries again later
+                    break
+                started.append(task.task_arn)
+            service.running_count = service.desired_count
 
     def _run(self, task: Any, run: TaskRun) -> None:
         definition = self.backend.describe_task_definition(task.task_definition_arn)
@@ -164,7 +201,9 @@ class FargateStandIn:
             (o for o in task.overrides.get("containerOverrides", []) if o.get("name") == name),
             {},
         )
-        run.docker_args = self._docker_args(task, definition, container_definition, override)
+        secrets = self._secret_values(container_definition)
+        run.secrets = sorted(secrets)
+        run.docker_args = self._docker_args(task, definition, container_definition, override, secrets)
         container = run.container = f"ecs-{task.id}"
         self._move(task, run, "RUNNING")
         try:
@@ -172,7 +211,8 @@ class FargateStandIn:
                 ["docker", "run", "--name", container, *run.docker_args],
                 capture_output=True,
                 text=True,
-                timeout=900,
+                timeout=None if run.service else 900,  # a service's task runs until it is stopped
+                env={**os.environ, **secrets},  # `-e NAME` takes the value from here: not on the command line
             )
             run.exit_code = done.returncode
             run.output = done.stdout + done.stderr
@@ -186,8 +226,20 @@ class FargateStandIn:
         self._move(task, run, "STOPPED")
         run.done.set()
 
+    def _secret_values(self, container: dict[str, Any]) -> dict[str, str]:
+        """What the execution role reads for the container's ``secrets`` (a whole secret's string)."""
+        return {
+            s["name"]: self._secrets.get_secret_value(SecretId=s["valueFrom"])["SecretString"]
+            for s in container.get("secrets") or []
+        }
+
     def _docker_args(
-        self, task: Any, definition: Any, container: dict[str, Any], override: dict[str, Any]
+        self,
+        task: Any,
+        definition: Any,
+        container: dict[str, Any],
+        override: dict[str, Any],
+        secrets: Mapping[str, str],
     ) -> list[str]:
         env = {e["name"]: e["value"] for e in container.get("environment") or []}
         env |= {e["name"]: e["value"] for e in override.get("environment") or []}
@@ -196,6 +248,7 @@ class FargateStandIn:
         memory = int(task.overrides.get("memory") or definition.memory or 2048)
         command = override.get("command") or container.get("command") or []
         flags = [x for key, value in sorted(env.items()) for x in ("-e", f"{key}={value}")]
+        flags += [x for name in sorted(secrets) for x in ("-e", name)]
         return [
             "--network",
             "host",
