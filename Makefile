@@ -10,7 +10,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo up down test check lint style types unit suite browser bench soak lock image deploy clean
+.PHONY: install demo up down test check lint style types unit suite browser checkov bench soak lock image deploy clean
 
 install: $(STAMP)
 
@@ -51,6 +51,15 @@ down: $(STAMP)
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# checkov, as the field runs it on the stack and the Dockerfile, in its own venv: its pins clash with the project's.
+CHECKOV_VERSION := 3.3.30
+checkov: .cache/checkov/.installed-$(CHECKOV_VERSION)
+
+.cache/checkov/.installed-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv .cache/checkov
+	.cache/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	touch $@
+
 lint: $(STAMP) style types
 
 style: $(STAMP)
@@ -64,7 +73,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not soak"
 
 # mypy runs beside the suite: it needs one core for under a minute, while the workers are starting.
-test: $(STAMP) browser style
+test: $(STAMP) browser checkov style
 	$(MAKE) --no-print-directory -j2 types suite
 
 suite: $(STAMP)

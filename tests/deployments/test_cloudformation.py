@@ -208,6 +208,8 @@ def test_the_subscription_service_exists_only_when_an_image_is_given() -> None:
         "SubscriptionsLoadBalancer",
         "SubscriptionsTargetGroup",
         "SubscriptionsListener",
+        "SubscriptionsWebAcl",
+        "SubscriptionsWebAclAssociation",
     }
     assert all(resources[name]["Condition"] == "HasSubscriptionsService" for name in service)
     assert resources["SubscriptionsService"]["Properties"]["LaunchType"] == "FARGATE"  # moto drops it: checked here
@@ -323,3 +325,115 @@ def test_task_definition_file_registers_on_the_moto_server(moto_endpoint: str) -
     registered = Emulated(moto_endpoint, "", "", "").client("ecs").register_task_definition(**json.loads(text))
     assert registered["taskDefinition"]["family"] == "cps-covid-subscriptions"
     assert registered["taskDefinition"]["containerDefinitions"][0]["portMappings"][0]["containerPort"] == 8080
+
+
+def test_a_rate_rule_blocks_one_flooding_address_before_the_subscription_service() -> None:
+    """Never stricter than the service's own limit for one address, so it only stops floods early."""
+    from cps_covid.settings import Settings
+
+    resources = template()["Resources"]
+    (rule,) = resources["SubscriptionsWebAcl"]["Properties"]["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rule["Action"] == {"Block": {}} and rate["AggregateKeyType"] == "IP"
+    service = Settings()
+    assert (
+        rate["Limit"] / rate["EvaluationWindowSec"]
+        >= service.subscribe_client_limit / service.subscribe_client_window_seconds
+    )
+    association = resources["SubscriptionsWebAclAssociation"]["Properties"]
+    assert association["ResourceArn"] == {"Ref": "SubscriptionsLoadBalancer"}
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["SubscriptionsWebAcl", "Arn"]}
+
+
+def test_with_the_sites_certificate_viewers_need_tls_1_2() -> None:
+    config = template()["Resources"]["Distribution"]["Properties"]["DistributionConfig"]
+    condition, with_certificate, without = config["ViewerCertificate"]["Fn::If"]
+    assert condition == "HasSiteDomain"
+    assert with_certificate == {
+        "AcmCertificateArn": {"Ref": "SiteCertificateArn"},
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+        "SslSupportMethod": "sni-only",
+    }
+    assert without == {"CloudFrontDefaultCertificate": True}
+    assert config["Aliases"]["Fn::If"][:2] == ["HasSiteDomain", [{"Ref": "SiteDomainName"}]]
+
+
+def test_the_workers_are_services_of_the_image_with_the_credential_as_an_ecs_secret() -> None:
+    from cps_covid.operations.deploy import POOLS
+
+    resources = template()["Resources"]
+    for service, definition, pool in (
+        ("EcsWorkerService", "EcsWorkerTaskDefinition", "ecs"),
+        ("AlertsWorkerService", "AlertsWorkerTaskDefinition", "alerts"),
+    ):
+        properties = resources[service]["Properties"]
+        assert resources[service]["Condition"] == "HasWorkers"
+        assert (properties["LaunchType"], properties["DesiredCount"]) == ("FARGATE", 1)
+        assert properties["TaskDefinition"] == {"Ref": definition}
+        (container,) = resources[definition]["Properties"]["ContainerDefinitions"]
+        name, pool_type, _ = POOLS[pool]
+        assert container["Image"] == {"Ref": "Image"}
+        assert container["Command"][:7] == ["prefect", "worker", "start", "--pool", name, "--type", pool_type]
+        assert container["Secrets"] == [
+            {"Name": {"Ref": "PrefectCredential"}, "ValueFrom": {"Ref": "PrefectCredentialSecretArn"}}
+        ]
+        names = {e["Name"] for e in container["Environment"]}
+        assert "PREFECT_API_URL" in names and not names & {"PREFECT_API_KEY", "PREFECT_API_AUTH_STRING"}
+        assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "WorkerLogGroup"}
+    assert resources["EcsWorkerRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "WorkerPolicy"}]
+    (alert_policy,) = resources["AlertsWorkerRole"]["Properties"]["Policies"]
+    assert [(s["Action"], s["Resource"]) for s in alert_policy["PolicyDocument"]["Statement"]] == [
+        ("sns:Publish", {"Ref": "AlarmTopic"})
+    ]
+    (read,) = resources["ExecutionRoleReadsThePrefectCredential"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (read["Action"], read["Resource"]) == (
+        "secretsmanager:GetSecretValue",
+        {"Ref": "PrefectCredentialSecretArn"},
+    )
+    assert template()["Parameters"]["PrefectCredential"]["AllowedValues"] == [
+        "PREFECT_API_KEY",
+        "PREFECT_API_AUTH_STRING",
+    ]
+
+
+def test_every_output_deploy_reads_is_in_the_template_and_means_a_setting_or_a_pool_value() -> None:
+    from cps_covid.operations.deploy import ECS_ENV
+    from cps_covid.settings import ENV_PREFIX, Settings
+    from cps_covid.systems.cloudformation import OUTPUT_ENVIRONMENT
+
+    outputs = template()["Outputs"]
+    assert set(OUTPUT_ENVIRONMENT) <= set(outputs)
+    settings = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    pool = set(ECS_ENV.values()) | {
+        "CPS_COVID_ECS_LOG_GROUP",
+        "CPS_COVID_ECS_SUBNETS",
+        "CPS_COVID_ECS_SECURITY_GROUPS",
+        "CPS_COVID_ECS_VPC_ID",
+    }
+    assert set(OUTPUT_ENVIRONMENT.values()) <= settings | pool
+    key, auth = outputs["PrefectApiKeySecretArn"], outputs["PrefectApiAuthStringSecretArn"]
+    assert (key["Condition"], auth["Condition"]) == ("CredentialIsApiKey", "CredentialIsAuthString")
+
+
+@pytest.mark.slow  # a subprocess: not in make check
+def test_checkov_finds_nothing_in_the_stack_or_the_dockerfile_and_every_skip_says_why() -> None:
+    """checkov (make test installs it in its own venv, .cache/checkov): 0 failed; a skip is a reasoned exception."""
+    checkov = ROOT / ".cache/checkov/bin/checkov"
+    assert checkov.exists(), "checkov is not installed: `make checkov` (make test does it)"
+    done = subprocess.run(
+        [str(checkov), "-f", str(TEMPLATE), "-f", str(ROOT / "Dockerfile"), "-o", "json", "--quiet", "--compact"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT / ".cache"), "BC_SKIP_MAPPING": "TRUE"},
+    )
+    reports = json.loads(done.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    assert {r["check_type"] for r in reports} == {"cloudformation", "dockerfile"}
+    for report in reports:
+        results = report["results"]
+        failed = [(c["check_id"], c["resource"]) for c in results["failed_checks"]]
+        assert failed == [], f"{report['check_type']}: {failed}"
+        assert results["passed_checks"], report["check_type"]
+        unexplained = [c["check_id"] for c in results["skipped_checks"] if len(c.get("suppress_comment") or "") < 20]
+        assert unexplained == [], f"{report['check_type']}: skips without a reason: {unexplained}"
