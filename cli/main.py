@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--new-season", metavar="NAME", help="close the current season into carry-over column NAME first")
     run.add_argument("--fill-gap", action="store_true", help="confirm zero-filling the days since the last day column")
 
+    dataset = commands.add_parser("dataset", help="build the open dataset (data/open/) from a history folder, offline")
+    dataset.add_argument(
+        "--history", type=Path, required=True, help="folder with allCpsCovidData.csv (and CPStotals.csv)"
+    )
+    dataset.add_argument("--out", type=Path, required=True, help="where the package's files are written")
+    dataset.add_argument("--seasons", default=DISTRICT_SEASONS, help="season calendar NAME:YYYY-MM-DD,...")
+
     offline = commands.add_parser("merge", help="apply one feed to a folder, offline")
     offline.add_argument(
         "--history", type=Path, required=True, help="folder with allCpsCovidData.csv and CPStotals.csv"
@@ -101,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "dataset":
+            from cps_covid.operations.dataset import build_dataset
+
+            written, warnings = build_dataset(args.history, args.out, seasons=args.seasons)
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            print(f"wrote {len(written)} file(s) of the open dataset to {args.out}: {', '.join(written)}")
+            return 0
         if args.command == "merge":
             from cps_covid.operations.offline import merge_folder
 

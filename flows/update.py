@@ -40,9 +40,10 @@ from cps_covid.publishing.ledger_store import UpdateClaimedElsewhere
 from cps_covid.publishing.publication import Finished
 from cps_covid.publishing.resources import Resources
 from cps_covid.rules import archive, clock, inputs, outputs
+from cps_covid.rules.errata import applied_through, errata_records
 from cps_covid.rules.ledger import Entry, Ledger
 from cps_covid.rules.merge import MergeResult
-from cps_covid.rules.publish_plan import PlannedWrite, plan_writes
+from cps_covid.rules.publish_plan import PlannedWrite, plan_writes, with_the_dashboard
 from cps_covid.rules.season_calendar import SeasonRules
 from cps_covid.rules.summary import UpdateSummary
 from cps_covid.settings import Settings
@@ -172,10 +173,12 @@ def update_steps(
         ignore_ids=settings.ignore_ids,
         profiles=profiles.to_dict("records"),
         changes=result.changes[["School", "CPS_School_ID", "new_cases"]].to_dict("records"),
+        errata=errata_records(result.events),
     )
     arrivals = ledger.arrivals(entry.as_of, extra=entry)
-    planned = render_outputs(result, as_of, now, settings.site_url, arrivals, docs_to=docs_to)
-    writes = plan_writes(planned.objects, published.etags)
+    dataset = open_dataset(ledger, entry, rules, settings)
+    planned = render_outputs(result, as_of, now, settings.site_url, arrivals, docs_to=docs_to, dataset=dataset)
+    writes = with_the_dashboard(plan_writes(planned.objects, published.etags))
     _planned(summary, result, planned, writes, history.warnings)
     if dry_run or not writes:
         return _reported(summary)
@@ -215,12 +218,19 @@ def resume_unfinished(
     def planned_writes(entry: Entry) -> list[PlannedWrite]:  # the same bytes it planned, or it refuses
         published = read_published(resources.bucket)
         payload = read_archived(entry.raw_key, resources.bucket)
-        objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url)
+        dataset = open_dataset(ledger, entry, SeasonRules.of(settings.seasons), settings)
+        objects = recompute_entry(entry, payload, published, ledger.arrivals(entry.as_of), settings.site_url, dataset)
         return plan_writes(objects, published.etags)
 
     summary.notes.append(f"[resumed] update {entry.id} of run {entry.flow_run} stopped after '{entry.step}'")
     finished = finish_unfinished(ledger, etag, entry, planned_writes, settings.tags, resources)
     return _recorded(summary, finished)
+
+
+def open_dataset(ledger: Ledger, entry: Entry, rules: SeasonRules, settings: Settings) -> outputs.Dataset:
+    """The open dataset as it stands once ``entry`` is published: the updates applied through it."""
+    sources = {"feed": settings.source_url, "profiles": settings.profile_url}
+    return outputs.Dataset(rules.calendar, applied_through(ledger, entry), sources)
 
 
 def _recorded(summary: UpdateSummary, finished: Finished) -> tuple[Ledger, str]:

@@ -18,13 +18,14 @@ from prefect.states import State
 from cps_covid.errors import CpsCovidError
 from cps_covid.publishing.resources import Resources
 from cps_covid.rules import clock
+from cps_covid.rules.season_calendar import SeasonRules
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
 from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
 from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
-from tasks.vaccination import publish_vaccination, validate_vaccination_feed
+from tasks.vaccination import OpenDataset, publish_vaccination, validate_vaccination_feed
 
 NEEDED = ("bucket", "distribution_id")
 
@@ -77,7 +78,8 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
         fetched, None if dry_run else resources.bucket
     )  # its Data Docs page, kept with the run
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
-    summary = publish_vaccination(feed, summary, settings.tags, resources.bucket)
+    dataset = OpenDataset(SeasonRules.of(settings.seasons).calendar, settings.source_url, settings.profile_url)
+    summary = publish_vaccination(feed, summary, settings.tags, resources.bucket, dataset)
     if summary.written:
         paths = sorted({f"/{w.key}" for w in summary.written})
         reference = f"vaccination-{summary.as_of}-{summary.written[-1].etag.strip(chr(34))}"

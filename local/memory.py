@@ -43,6 +43,9 @@ class MemoryStorage:
     def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.versions if k.startswith(prefix))
 
+    def etags(self, prefix: str) -> dict[str, str]:
+        return {k: v[-1].etag for k, v in sorted(self.versions.items()) if k.startswith(prefix)}
+
 
 @dataclass
 class MemoryCdn:

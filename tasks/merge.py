@@ -52,20 +52,28 @@ def render_outputs(
     arrivals: dict[str, list[tuple[str, int]]] | None = None,
     with_page: bool = False,
     docs_to: Storage | None = None,
+    dataset: outputs.Dataset | None = None,
 ) -> outputs.Publication:
     return guarded_validation(
         "output-validation",
-        lambda: outputs.build_publication(result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page),
+        lambda: outputs.build_publication(
+            result, as_of, updated_at, site_url, arrivals=arrivals, with_page=with_page, dataset=dataset
+        ),
         docs_to,
     )
 
 
 @task(name="Recompute an unfinished update", cache_policy=NO_CACHE)
 def recompute_entry(
-    entry: Entry, payload: bytes, published: Published, arrivals: dict[str, list[tuple[str, int]]], site_url: str
+    entry: Entry,
+    payload: bytes,
+    published: Published,
+    arrivals: dict[str, list[tuple[str, int]]],
+    site_url: str,
+    dataset: outputs.Dataset,
 ) -> dict[str, tuple[bytes, str]]:
     """The objects a crashed run planned, rebuilt from its archived payload (``outputs.resumed_objects``)."""
     if published.schools is None:
         raise FileNotFoundError(f"update {entry.id} cannot be resumed: the published history is missing")
     totals = published.totals.body if published.totals else None
-    return outputs.resumed_objects(entry, payload, published.schools.body, totals, arrivals, site_url)
+    return outputs.resumed_objects(entry, payload, published.schools.body, totals, arrivals, site_url, dataset)

@@ -3,22 +3,28 @@
 The publish task races the case flow for ``allCpsCovidData.csv``: it reads the
 table with its ETag, merges the three columns into whatever it read and writes
 with ``IfMatch``. When the case flow wrote in between, S3 answers 412 and the
-task starts again from the read, so neither writer's columns are ever lost.
+task starts again from the read, so neither writer's columns are ever lost. The
+open dataset's schools table holds the same figures: it is written with the table,
+under the same conditions.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 
+import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from cps_covid.errors import ConcurrentWriteError, InputError
+from cps_covid.publishing import ledger_store
 from cps_covid.publishing.publication import PartlyWritten, publish_writes
-from cps_covid.rules import history, publish_plan, vaccination
-from cps_covid.rules.publish_plan import PlannedWrite, Written, plan_writes
+from cps_covid.rules import history, open_data, outputs, publish_plan, vaccination
+from cps_covid.rules.publish_plan import PlannedWrite, Written, plan_writes, with_the_dashboard
 from cps_covid.rules.schema import LEADING_COLUMNS
+from cps_covid.rules.season_calendar import SeasonStart
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.systems import district
 from cps_covid.systems.storage import Storage
@@ -26,6 +32,21 @@ from tasks.validate import guarded_validation
 
 KEYS = (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY)
 ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class OpenDataset:
+    """What the open dataset needs from the settings; the updates it describes are read from the ledger."""
+
+    calendar: list[SeasonStart]
+    feed_url: str
+    profile_url: str
+
+    def objects(self, bucket: Storage, schools: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
+        ledger, _ = ledger_store.read(bucket)
+        applied = [e for e in ledger.entries if e.finished and not e.rolled_back]
+        sources = {"feed": self.feed_url, "profiles": self.profile_url}
+        return outputs.Dataset(self.calendar, applied, sources).objects(schools)
 
 
 @task(name="Validate the vaccination feed", cache_policy=NO_CACHE)
@@ -41,9 +62,10 @@ def validate_vaccination_feed(fetched: district.Fetched, docs_to: Storage | None
 
 
 def _read_and_merge(
-    bucket: Storage, feed: vaccination.VaccinationFeed
+    bucket: Storage, feed: vaccination.VaccinationFeed, dataset: OpenDataset
 ) -> tuple[vaccination.VaccinationResult, list[PlannedWrite]]:
-    """The published table as it is now (with ETags), the figures merged in, the writes that changes."""
+    """The published table as it is now (with ETags), the figures merged in, the writes that changes (the open
+    dataset's with the table's, never alone)."""
     name = publish_plan.SCHOOLS_KEY
     stored = bucket.get(publish_plan.SCHOOLS_KEY)
     if stored is None:
@@ -56,14 +78,22 @@ def _read_and_merge(
         publish_plan.SCHOOLS_KEY: (history.csv_bytes(result.schools), publish_plan.CSV_TYPE),
         publish_plan.TRANSPOSED_KEY: (history.transposed_csv_bytes(result.schools), publish_plan.CSV_TYPE),
     }
-    return result, plan_writes(
-        objects, {publish_plan.SCHOOLS_KEY: stored.etag, publish_plan.TRANSPOSED_KEY: transposed_etag}
-    )
+    objects |= dataset.objects(bucket, result.schools)
+    etags = {
+        publish_plan.SCHOOLS_KEY: stored.etag,
+        publish_plan.TRANSPOSED_KEY: transposed_etag,
+        **bucket.etags(open_data.OPEN_PREFIX),
+    }
+    return result, with_the_dashboard(plan_writes(objects, etags))
 
 
 @task(name="Merge and publish the vaccination figures", cache_policy=NO_CACHE)
 def publish_vaccination(
-    feed: vaccination.VaccinationFeed, summary: VaccinationSummary, base_tags: dict[str, str], bucket: Storage
+    feed: vaccination.VaccinationFeed,
+    summary: VaccinationSummary,
+    base_tags: dict[str, str],
+    bucket: Storage,
+    dataset: OpenDataset,
 ) -> VaccinationSummary:
     """Read (with ETags), merge, write only what changed under ``IfMatch``; a 412 starts again from the read.
 
@@ -74,7 +104,7 @@ def publish_vaccination(
     tags = dict(base_tags) | {"as-of": summary.as_of, "source-sha256": summary.source_sha256[:16]}
     done = summary.model_copy(deep=True)
     for attempt in range(1, ATTEMPTS + 1):
-        result, writes = _read_and_merge(bucket, feed)
+        result, writes = _read_and_merge(bucket, feed, dataset)
         done.attempts = attempt
         if attempt == 1:
             done.schools_in_feed, done.schools_updated = len(feed.figures), result.updated

@@ -58,6 +58,9 @@ class Entry:
     """Where the day's raw feed is kept (``data/daily-json/<day>.json``), copied from ``raw_key``."""
     posts: bool = False
     """Whether the update is posted to the enabled social channels."""
+    errata: list[dict] = field(default_factory=list)
+    """The corrections, drift repairs and migrations this update made (``errata.errata_records``): the open
+    dataset's errata table is these, entry by entry."""
 
     @classmethod
     def claiming(
@@ -75,6 +78,7 @@ class Entry:
         ignore_ids: frozenset[str],
         profiles: list[dict],
         changes: list[dict],
+        errata: list[dict] | None = None,
     ) -> Entry:
         """The entry a run claims for one payload applied to one day, before it knows what it writes."""
         return cls(
@@ -91,6 +95,7 @@ class Entry:
             ignore_ids=sorted(ignore_ids),
             profiles=profiles,
             changes=changes,
+            errata=errata or [],
         )
 
     def planned(

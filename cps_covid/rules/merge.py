@@ -33,6 +33,8 @@ from cps_covid.rules.schema import (
 )
 
 INT64 = np.dtype("int64")
+SEASON_TOTAL = "season total"
+"""What a correction changed: a school's season total (``gTotal`` minus its carry-overs), as the feed reports it."""
 
 
 class Tag(StrEnum):
@@ -77,6 +79,11 @@ class Event:
     detail: str
     cases: int | None = None
     day: str | None = None
+    field: str | None = None
+    """The value it changed or found wrong (``gTotal``, ``season total``), with ``old`` and ``new``: the open
+    dataset's errata table reads them."""
+    old: int | None = None
+    new: int | None = None
 
     def __str__(self) -> str:
         return f"[{self.tag}] {self.school} ({self.school_id}): {self.detail}"
@@ -273,11 +280,15 @@ def _drift_events(
                 "confirmed it (the history has no carry-over column to hold the difference: the first season "
                 "close moves it there)"
             )
-            events.append(Event(Tag.DRIFT_KEPT, ids[at], names[at], detail))
+            events.append(
+                Event(Tag.DRIFT_KEPT, ids[at], names[at], detail, field=GTOTAL, old=int(old_total), new=int(old_total))
+            )
             continue
         detail = f"day columns sum to {day_sum[at]} but {GTOTAL} was {old_total}; {GTOTAL} set to {day_sum[at]}"
         detail += f" and {carry} from {old_carry} to {old_carry + drift}, season total unchanged"
-        events.append(Event(Tag.DRIFT_REPAIR, ids[at], names[at], detail))
+        events.append(
+            Event(Tag.DRIFT_REPAIR, ids[at], names[at], detail, field=GTOTAL, old=int(old_total), new=int(day_sum[at]))
+        )
     return events
 
 
@@ -382,9 +393,20 @@ def apply_feed(
 
     moved = delta != 0
     changes = schools.loc[moved, [SCHOOL_ID, SCHOOL, LATITUDE, LONGITUDE]].assign(new_cases=delta[moved])
+    season_now = schools.loc[moved, GTOTAL] - row_sums(schools.loc[moved], layout.carry_overs)
     events += [
-        Event(Tag.CORRECTION, sid, name, f"season total went down by {-n}: applied as {n} on {day}", int(n), day)
-        for sid, name, n in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], strict=True)
+        Event(
+            Tag.CORRECTION,
+            sid,
+            name,
+            f"season total went down by {-n}: applied as {n} on {day}",
+            int(n),
+            day,
+            field=SEASON_TOTAL,
+            old=int(now - n),
+            new=int(now),
+        )
+        for sid, name, n, now in zip(changes[SCHOOL_ID], changes[SCHOOL], changes["new_cases"], season_now, strict=True)
         if n < 0
     ]
     return MergeResult(

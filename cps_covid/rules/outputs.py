@@ -1,17 +1,21 @@
-"""What an update publishes (pure): the three CSVs validated, the page, the subscribers' mail, the operators'
-season notice; and the same objects rebuilt for a claimed ledger entry that a crashed run left."""
+"""What an update publishes (pure): the three CSVs validated, the page, the open dataset, the subscribers' mail,
+the operators' season notice; and the same objects rebuilt for a claimed ledger entry that a crashed run left."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import pandas as pd
+
 from cps_covid.errors import ConcurrentWriteError
-from cps_covid.rules import history, merge, render
+from cps_covid.rules import history, merge, open_data, render
 from cps_covid.rules.applying import replay
+from cps_covid.rules.errata import errata_table, provenance_table
 from cps_covid.rules.ledger import Entry
 from cps_covid.rules.publish_plan import CSV_TYPE, HTML_TYPE, PAGE_KEY, SCHOOLS_KEY, TOTALS_KEY, TRANSPOSED_KEY, md5
 from cps_covid.rules.schema import HistoryLayout
+from cps_covid.rules.season_calendar import SeasonStart
 from cps_covid.rules.validation import ValidationReport, stop_on_failures, validate
 
 
@@ -32,6 +36,21 @@ class Publication:
         return self.message is not None
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """What the open dataset needs beside the merged table: the season calendar (each case's season), the
+    updates it describes (errata and provenance; the last one is the update being published) and its sources."""
+
+    calendar: list[SeasonStart]
+    entries: list[Entry]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def objects(self, schools: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
+        last_updated = self.entries[-1].claimed_at if self.entries else ""
+        errata, provenance = errata_table(self.entries), provenance_table(self.entries)
+        return open_data.package_objects(schools, self.calendar, errata, provenance, last_updated, self.sources)
+
+
 def notification_subject(result: merge.MergeResult, as_of: date) -> str:
     """The subscribers' subject line: the cases the update adds."""
     return render.subject(result.added_cases, as_of)
@@ -45,10 +64,12 @@ def build_publication(
     *,
     arrivals: dict[str, list[tuple[str, int]]] | None = None,
     with_page: bool = False,
+    dataset: Dataset | None = None,
 ) -> Publication:
     """Serialise the merged tables, validate them, and render page and message if cases moved.
 
-    ``with_page`` renders the page even when nothing moved (resuming an update whose page was not written).
+    ``with_page`` renders the page even when nothing moved (resuming an update whose page was not written);
+    ``dataset``: the open dataset under ``data/open/`` too.
     """
     schools = result.schools
     totals = merge.district_totals(schools)
@@ -62,6 +83,8 @@ def build_publication(
         TOTALS_KEY: (history.csv_bytes(totals), CSV_TYPE),
         TRANSPOSED_KEY: (history.transposed_csv_bytes(schools), CSV_TYPE),
     }
+    if dataset is not None:
+        objects |= dataset.objects(schools)
     subject = message = None
     day_cases = result.day_cases()
     if with_page or not result.changes.empty:
@@ -88,6 +111,7 @@ def resumed_objects(
     totals_csv: bytes | None,
     arrivals: dict[str, list[tuple[str, int]]],
     site_url: str,
+    dataset: Dataset | None = None,
 ) -> dict[str, tuple[bytes, str]]:
     """The objects a claimed entry planned, rebuilt from its archived payload and what is published now.
 
@@ -103,6 +127,7 @@ def resumed_objects(
         site_url,
         arrivals=arrivals,
         with_page=PAGE_KEY in entry.objects,
+        dataset=dataset if any(k.startswith(open_data.OPEN_PREFIX) for k in entry.objects) else None,
     )
     objects = {k: v for k, v in publication.objects.items() if k in entry.objects}
     differing = [k for k, (body, _) in objects.items() if md5(body) != entry.objects[k]]

@@ -97,6 +97,10 @@ class Bucket:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
+    def etags(self, prefix: str) -> dict[str, str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return {item["Key"]: item["ETag"] for page in pages for item in page.get("Contents", [])}
+
 
 def bucket_of(settings: Settings) -> Bucket:
     """The configured bucket (``resources.Resources.of`` builds it once per run)."""

@@ -45,3 +45,7 @@ class Storage(Protocol):
     def keys(self, prefix: str) -> list[str]:
         """The keys under ``prefix``, sorted."""
         ...
+
+    def etags(self, prefix: str) -> dict[str, str]:
+        """Key -> ETag of every object under ``prefix`` (S3: one listing, not a HEAD each)."""
+        ...

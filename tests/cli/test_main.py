@@ -9,9 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from cps_covid.rules import history, open_data
 from cps_covid.rules.validation import EXPECTATIONS_DIR
+
+OPEN_TABLES = ("cases", "schools", "carry_overs", "district_days", "errata", "provenance")
+OPEN_FILES = [f"{t}.{ext}" for t in OPEN_TABLES for ext in ("csv", "parquet")] + ["README.md", "datapackage.json"]
 
 pytestmark = pytest.mark.slow  # a browser or the CLI in a subprocess
 
@@ -75,6 +80,7 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
         "data/allCpsCovidData.csv",
         "data/daily-json/2021-09-23.csv",
         "data/newFormatTest.csv",
+        *sorted(f"data/open/{name}" for name in OPEN_FILES),
         "historical/2021-09-22-cases.html",
         "historical/2021-09.json",
         "newcases.html",
@@ -83,6 +89,16 @@ def test_demo_runs_the_flow_on_embedded_defaults(tmp_path: Path) -> None:
     header = (out / "data/allCpsCovidData.csv").read_text().splitlines()[0]
     assert header.startswith("School,Latitude,Longitude,CPS_School_ID,Student_Count,Vax_Complete,Vax_First_Dose,")
     assert header.endswith(",20210923")
+    # the open dataset beside them, after both flows: the published table rebuilt from its tidy tables
+    published = (out / "data/allCpsCovidData.csv").read_bytes()
+    tables = {
+        name: pd.read_csv(out / f"data/open/{name}.csv", dtype=str, keep_default_na=False)
+        for name in ("cases", "schools", "carry_overs", "district_days")
+    }
+    schools = history.read_table(published, "allCpsCovidData.csv")
+    assert history.csv_bytes(open_data.wide_table(open_data.tidy_tables(schools, []))) == published
+    enrolled = tables["schools"]["student_count"].astype(int).sum()
+    assert enrolled == schools["Student_Count"].sum() > 0  # the vaccination update's figures too
 
 
 def test_serve_runs_the_subscription_service_until_stopped(moto_endpoint, tmp_path: Path) -> None:

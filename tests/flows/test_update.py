@@ -13,7 +13,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
 
-from cps_covid.rules import publish_plan
+from cps_covid.rules import open_data, publish_plan
 from flows.update import run_update
 from local.feed_server import Route
 
@@ -43,6 +43,11 @@ def read(aws, key: str) -> bytes:
     return aws.client("s3").get_object(Bucket=aws.bucket, Key=key)["Body"].read()
 
 
+def dashboard(keys) -> list[str]:
+    """The dashboard's files among ``keys`` (the open dataset, published beside them, has its own test)."""
+    return sorted(k for k in keys if not k.startswith(open_data.OPEN_PREFIX))
+
+
 def run(**parameters):
     state = run_update(**parameters)
     with get_client(sync_client=True) as client:
@@ -60,7 +65,7 @@ def test_run_publishes_merge_invalidates_and_notifies(aws, feeds) -> None:
     assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d", flow_run.name), flow_run.name  # reruns apart
     summary = state.result()
     assert summary["new_cases"] == 22 and summary["schools_affected"] == 13
-    assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS)
+    assert dashboard(w["key"] for w in summary["written"]) == sorted(KEYS)
     for key in (publish_plan.SCHOOLS_KEY, publish_plan.TOTALS_KEY, publish_plan.TRANSPOSED_KEY):
         assert len(versions(aws, key)) == 2, key
     head = aws.client("s3").head_object(Bucket=aws.bucket, Key=publish_plan.PAGE_KEY)
@@ -76,7 +81,9 @@ def test_run_publishes_merge_invalidates_and_notifies(aws, feeds) -> None:
     assert "610377" not in set(schools["CPS_School_ID"])
 
     (invalidation,) = invalidations(aws)
-    assert sorted(invalidation["InvalidationBatch"]["Paths"]["Items"]) == sorted(f"/{k}" for k in KEYS)
+    paths = invalidation["InvalidationBatch"]["Paths"]["Items"]
+    assert sorted(p for p in paths if not p.startswith(f"/{open_data.OPEN_PREFIX}")) == sorted(f"/{k}" for k in KEYS)
+    assert f"/{open_data.PACKAGE_KEY}" in paths  # one invalidation for the package and the dashboard's files
     (sent,) = aws.sent_notifications()
     assert sent["topic_arn"] == aws.topic_arn
     assert sent["subject"] == "CPS COVID update: 22 new cases (Sep. 23, 2021)"
@@ -140,7 +147,7 @@ def test_first_run_of_a_day_without_new_cases_adds_the_zero_column_only(aws, fee
 
     summary = state.result()
     assert summary["new_cases"] == 0 and summary["message_id"] is None
-    assert sorted(w["key"] for w in summary["written"]) == sorted(KEYS[:3])
+    assert dashboard(w["key"] for w in summary["written"]) == sorted(KEYS[:3])
     schools = pd.read_csv(pd.io.common.BytesIO(read(aws, publish_plan.SCHOOLS_KEY)))
     assert list(schools.columns[-2:]) == ["20210924", "20210925"] and schools["20210925"].eq(0).all()
     assert len(aws.sent_notifications()) == 1
@@ -247,7 +254,7 @@ def test_dry_run_reports_the_plan_and_writes_nothing(aws, feeds) -> None:
     state, flow_run, _ = run(as_of=AS_OF, dry_run=True)
     summary = state.result()
     assert re.fullmatch(r"update-2021-09-23 at \d\d:\d\d:\d\d \(dry run\)", flow_run.name), flow_run.name
-    assert summary["written"] == [] and sorted(summary["planned"]) == sorted(KEYS)
+    assert summary["written"] == [] and dashboard(summary["planned"]) == sorted(KEYS)
     assert all_versions(aws) == before and invalidations(aws) == [] and aws.sent_notifications() == []
     assert aws.heartbeats() == 0  # a dry run proves nothing about the schedule
 

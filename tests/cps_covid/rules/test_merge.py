@@ -239,6 +239,8 @@ def test_a_lower_season_total_is_a_correction(make_schools, make_totals, removed
     assert (corrections[0].school_id, corrections[0].school) == ("609772", "ADDAMS")
     assert f"went down by {removed}: applied as -{removed} on 20210923" in corrections[0].detail
     assert str(corrections[0]).startswith("[correction] ADDAMS (609772):")
+    # what the open dataset's errata table shows: the season total, before and after
+    assert (corrections[0].field, corrections[0].old, corrections[0].new) == ("season total", 3, 3 - removed)
 
 
 # --- new schools, ignore list -----------------------------------------------------------------------

@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cps_covid.rules import merge
+from cps_covid.rules import history, merge, open_data
+from cps_covid.rules.errata import errata_records
 from cps_covid.rules.feed import parse_feed
 from cps_covid.rules.schema import GTOTAL, LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, WINDOWS, HistoryLayout, day_column
+from cps_covid.rules.season_calendar import DISTRICT_SEASONS, parse_calendar
 
 SEASON_START = date(2021, 8, 29)
 LAST_DAY = date(2021, 9, 22)
@@ -162,3 +164,32 @@ def test_schools_first_seen_this_season_come_from_their_profiles(real):
     np.testing.assert_array_equal(
         in_real_order.loc[new.to_numpy(), LATITUDE].to_numpy(), real.loc[new, LATITUDE].to_numpy()
     )
+
+
+def test_the_replays_errata_are_blairs_drift_repair_and_nothing_else(real):
+    """The open dataset's errata come from the merge's typed events: what changed a value, and why."""
+    _, events, _ = replay(real, eve_of_season(real), "case-list-csv")
+
+    records = errata_records(e for _, e in events)
+
+    assert records == [
+        {
+            "school_id": BLAIR,
+            "school": "BLAIR",
+            "kind": "drift-repair",
+            "field": GTOTAL,
+            "old": 1,
+            "new": 2,
+            "reason": "day columns sum to 2 but gTotal was 1; gTotal set to 2 and preSY2122 from 1 to 2, "
+            "season total unchanged",
+        }
+    ]
+
+
+def test_the_replayed_table_rebuilds_from_the_open_datasets_tidy_tables_byte_for_byte(real):
+    schools, _, _ = replay(real, eve_of_season(real), "health-api-json")
+    calendar = parse_calendar(DISTRICT_SEASONS)
+
+    rebuilt = open_data.wide_table(open_data.tidy_tables(schools, calendar))
+
+    assert history.csv_bytes(rebuilt) == history.csv_bytes(schools)

@@ -30,6 +30,9 @@ def test_the_flow_result_reads_back_with_its_events_typed() -> None:
         "detail": CORRECTION.detail,
         "cases": -1,
         "day": "20210923",
+        "field": None,
+        "old": None,
+        "new": None,
     }
     again = UpdateSummary.model_validate(result)
     assert again.events == [CORRECTION, ADDED] and again.events[0].tag is Tag.CORRECTION
