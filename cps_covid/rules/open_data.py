@@ -600,3 +600,16 @@ def _readme(descriptor: dict[str, Any], calendar: list[SeasonStart]) -> str:
             kinds=[(str(tag), KIND_MEANINGS[tag]) for tag in Tag],
         )
     )
+
+
+def read_tables(files: Mapping[str, bytes]) -> dict[str, pd.DataFrame]:
+    """The package's CSVs (table name -> the bytes of ``<name>.csv``) read back typed as their schemas say: what
+    a reader gets, and what ``wide_table`` takes (the tests rebuild the published table from the published CSVs)."""
+    by_name = {t.name: t for t in TABLES}
+    kinds = {"integer": "Int64", "number": "float64"}
+    tables = {}
+    for name, body in files.items():
+        fields = by_name[name].fields
+        frame = pd.read_csv(io.BytesIO(body), dtype={f.name: kinds.get(f.type, "str") for f in fields})
+        tables[name] = frame
+    return tables

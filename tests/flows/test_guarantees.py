@@ -4,6 +4,7 @@ concurrent runs and transient faults, against a real Prefect API, moto behind a 
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 from standins.fault_proxy import Fault, FaultProxy
 
-from cps_covid.rules import merge, publish_plan
+from cps_covid.rules import history, merge, open_data, publish_plan
 from cps_covid.rules.ledger import LEDGER_KEY, Ledger
 from cps_covid.rules.schema import HistoryLayout
 from flows.update import run_update
@@ -197,6 +198,7 @@ def run_process(aws, env_extra: dict[str, str]) -> subprocess.Popen:
     [
         ("after the raw archive", rf"PUT {BUCKET_PATH}state/ledger\.json", None, 0),
         ("between two object writes", rf"PUT {BUCKET_PATH}data/CPStotals\.csv", None, 0),
+        ("before the open dataset's descriptor", rf"PUT {BUCKET_PATH}data/open/datapackage\.json", None, 0),
         ("after the writes, before the invalidation", r"POST /2020-05-31/distribution/.*/invalidation", None, 0),
         ("before the notification", rf"PUT {BUCKET_PATH}state/ledger\.json", None, 3),
     ],
@@ -227,6 +229,19 @@ def test_a_run_killed_at_a_boundary_is_finished_by_the_next_run(
     assert subjects(aws) == ["CPS COVID update: 22 new cases (Sep. 23, 2021)"]
     assert all(e.finished and e.step == "kept" for e in ledger(aws).entries)
     assert b"ADDAMS" in read(aws, publish_plan.PAGE_KEY)
+    # the open dataset finished with the rest: its descriptor names only files that are there, and they match
+    descriptor = json.loads(read(aws, open_data.PACKAGE_KEY))
+    named = {r["path"] for r in descriptor["resources"]} | {r["x_parquet"]["path"] for r in descriptor["resources"]}
+    listed = aws.client("s3").list_objects_v2(Bucket=aws.bucket, Prefix=open_data.OPEN_PREFIX)["Contents"]
+    assert named <= {item["Key"].removeprefix(open_data.OPEN_PREFIX) for item in listed}
+    published = read(aws, publish_plan.SCHOOLS_KEY)
+    tables = open_data.read_tables(
+        {
+            name: read(aws, f"{open_data.OPEN_PREFIX}{name}.csv")
+            for name in ("cases", "schools", "carry_overs", "district_days")
+        }
+    )
+    assert history.csv_bytes(open_data.wide_table(tables)) == published
 
 
 def test_a_run_killed_while_notifying_never_notifies_twice(aws, feeds, proxy, monkeypatch) -> None:

@@ -46,13 +46,15 @@ def test_an_update_publishes_the_package_beside_the_dashboards_files(aws, feeds,
     assert head["ContentType"] == open_data.JSON_TYPE and head["CacheControl"]
 
     # the dashboard's table rebuilt from the tidy tables, byte for byte
-    tables = {
-        name: pd.read_csv(io.BytesIO(read(aws, f"{open_data.OPEN_PREFIX}{name}.csv")), dtype=str, keep_default_na=False)
-        for name in ("cases", "schools", "carry_overs", "district_days")
-    }
+    tables = open_data.read_tables(
+        {
+            name: read(aws, f"{open_data.OPEN_PREFIX}{name}.csv")
+            for name in ("cases", "schools", "carry_overs", "district_days")
+        }
+    )
     published = read(aws, publish_plan.SCHOOLS_KEY)
     schools = history.read_table(published, "allCpsCovidData.csv")
-    assert history.csv_bytes(open_data.wide_table(open_data.tidy_tables(schools, []))) == published
+    assert history.csv_bytes(open_data.wide_table(tables)) == published
     assert int(tables["district_days"].iloc[-1]["running_total"]) == int(schools["gTotal"].sum())
 
     # provenance names this update; errata hold BLAIR's drift repair, which this first merge made
