@@ -229,8 +229,7 @@ def resume_unfinished(
 
 def open_dataset(ledger: Ledger, entry: Entry, rules: SeasonRules, settings: Settings) -> outputs.Dataset:
     """The open dataset as it stands once ``entry`` is published: the updates applied through it."""
-    sources = {"feed": settings.source_url, "profiles": settings.profile_url}
-    return outputs.Dataset(rules.calendar, applied_through(ledger, entry), sources)
+    return outputs.Dataset.of(rules.calendar, applied_through(ledger, entry), settings.source_url, settings.profile_url)
 
 
 def _recorded(summary: UpdateSummary, finished: Finished) -> tuple[Ledger, str]:

@@ -17,7 +17,7 @@ from prefect.states import State
 
 from cps_covid.errors import CpsCovidError
 from cps_covid.publishing.resources import Resources
-from cps_covid.rules import clock
+from cps_covid.rules import clock, outputs
 from cps_covid.rules.season_calendar import SeasonRules
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.settings import ENV_PREFIX, Settings, SettingsError
@@ -25,7 +25,7 @@ from tasks.alarms import alarm_now, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.publish import invalidate_cdn
 from tasks.report import cli_outcome, failed_with, report_run, run_name, scheduled_at
-from tasks.vaccination import OpenDataset, publish_vaccination, validate_vaccination_feed
+from tasks.vaccination import publish_vaccination, validate_vaccination_feed
 
 NEEDED = ("bucket", "distribution_id")
 
@@ -78,7 +78,9 @@ def apply_vaccination(as_of: date | None, source: str | None, dry_run: bool) -> 
         fetched, None if dry_run else resources.bucket
     )  # its Data Docs page, kept with the run
     summary = VaccinationSummary(as_of=as_of.isoformat(), source=url, source_sha256=fetched.sha256, dry_run=dry_run)
-    dataset = OpenDataset(SeasonRules.of(settings.seasons).calendar, settings.source_url, settings.profile_url)
+    # the updates it describes are read from the ledger with the table, at each attempt
+    calendar = SeasonRules.of(settings.seasons).calendar
+    dataset = outputs.Dataset.of(calendar, [], settings.source_url, settings.profile_url)
     summary = publish_vaccination(feed, summary, settings.tags, resources.bucket, dataset)
     if summary.written:
         paths = sorted({f"/{w.key}" for w in summary.written})

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 
-import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -24,7 +23,6 @@ from cps_covid.publishing.publication import PartlyWritten, publish_writes
 from cps_covid.rules import history, open_data, outputs, publish_plan, vaccination
 from cps_covid.rules.publish_plan import PlannedWrite, Written, plan_writes, with_the_dashboard
 from cps_covid.rules.schema import LEADING_COLUMNS
-from cps_covid.rules.season_calendar import SeasonStart
 from cps_covid.rules.summary import VaccinationSummary
 from cps_covid.systems import district
 from cps_covid.systems.storage import Storage
@@ -32,21 +30,6 @@ from tasks.validate import guarded_validation
 
 KEYS = (publish_plan.SCHOOLS_KEY, publish_plan.TRANSPOSED_KEY)
 ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class OpenDataset:
-    """What the open dataset needs from the settings; the updates it describes are read from the ledger."""
-
-    calendar: list[SeasonStart]
-    feed_url: str
-    profile_url: str
-
-    def objects(self, bucket: Storage, schools: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
-        ledger, _ = ledger_store.read(bucket)
-        applied = [e for e in ledger.entries if e.finished and not e.rolled_back]
-        sources = {"feed": self.feed_url, "profiles": self.profile_url}
-        return outputs.Dataset(self.calendar, applied, sources).objects(schools)
 
 
 @task(name="Validate the vaccination feed", cache_policy=NO_CACHE)
@@ -62,7 +45,7 @@ def validate_vaccination_feed(fetched: district.Fetched, docs_to: Storage | None
 
 
 def _read_and_merge(
-    bucket: Storage, feed: vaccination.VaccinationFeed, dataset: OpenDataset
+    bucket: Storage, feed: vaccination.VaccinationFeed, dataset: outputs.Dataset
 ) -> tuple[vaccination.VaccinationResult, list[PlannedWrite]]:
     """The published table as it is now (with ETags), the figures merged in, the writes that changes (the open
     dataset's with the table's, never alone)."""
@@ -78,7 +61,8 @@ def _read_and_merge(
         publish_plan.SCHOOLS_KEY: (history.csv_bytes(result.schools), publish_plan.CSV_TYPE),
         publish_plan.TRANSPOSED_KEY: (history.transposed_csv_bytes(result.schools), publish_plan.CSV_TYPE),
     }
-    objects |= dataset.objects(bucket, result.schools)
+    ledger, _ = ledger_store.read(bucket)
+    objects |= replace(dataset, entries=ledger.in_effect()).objects(result.schools)
     etags = {
         publish_plan.SCHOOLS_KEY: stored.etag,
         publish_plan.TRANSPOSED_KEY: transposed_etag,
@@ -93,7 +77,7 @@ def publish_vaccination(
     summary: VaccinationSummary,
     base_tags: dict[str, str],
     bucket: Storage,
-    dataset: OpenDataset,
+    dataset: outputs.Dataset,
 ) -> VaccinationSummary:
     """Read (with ETags), merge, write only what changed under ``IfMatch``; a 412 starts again from the read.
 

@@ -42,13 +42,7 @@ def errata_records(events: Iterable[Event]) -> list[dict]:
 def applied_through(ledger: Ledger, entry: Entry) -> list[Entry]:
     """The updates the package describes once ``entry`` is published: the finished ones not rolled back before
     it, then ``entry`` (being claimed, or resumed: then it is in the ledger already and counted once)."""
-    before = []
-    for e in ledger.entries:
-        if e.id == entry.id:
-            break
-        if e.finished and not e.rolled_back:
-            before.append(e)
-    return [*before, entry]
+    return [*ledger.in_effect(before=entry.id), entry]
 
 
 def errata_table(entries: Iterable[Entry]) -> pd.DataFrame:

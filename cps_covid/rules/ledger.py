@@ -163,10 +163,14 @@ class Ledger:
 
     def applied(self, sha256: str, as_of: str) -> Entry | None:
         """The finished entry that already applied this very payload for this day, if any."""
-        return next(
-            (e for e in self.entries if e.finished and not e.rolled_back and e.sha256 == sha256 and e.as_of == as_of),
-            None,
-        )
+        return next((e for e in self.in_effect() if e.sha256 == sha256 and e.as_of == as_of), None)
+
+    def in_effect(self, before: str | None = None) -> list[Entry]:
+        """The finished updates not rolled back, in order; with ``before``, those ahead of that entry only."""
+        ahead = self.entries
+        if before is not None:
+            ahead = next((self.entries[:at] for at, e in enumerate(self.entries) if e.id == before), self.entries)
+        return [e for e in ahead if e.finished and not e.rolled_back]
 
     def arrivals(self, as_of: str, extra: Entry | None = None) -> dict[str, list[tuple[str, int]]]:
         """School id -> (time, cases) of each update of the day: when its cases arrived.

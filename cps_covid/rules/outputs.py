@@ -45,6 +45,10 @@ class Dataset:
     entries: list[Entry]
     sources: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, calendar: list[SeasonStart], entries: list[Entry], feed_url: str, profile_url: str) -> Dataset:
+        return cls(calendar, entries, {"feed": feed_url, "profiles": profile_url})
+
     def objects(self, schools: pd.DataFrame) -> dict[str, tuple[bytes, str]]:
         last_updated = self.entries[-1].claimed_at if self.entries else ""
         errata, provenance = errata_table(self.entries), provenance_table(self.entries)

@@ -160,7 +160,8 @@ class ServiceLog:
 
     def read_text(self) -> str:
         runs = [r for r in self.fargate.runs.values() if r.service == self.service and r.container]
-        return "\n".join(docker("logs", r.container).stdout + docker("logs", r.container).stderr for r in runs)
+        logs = [docker("logs", r.container) for r in runs]
+        return "\n".join(done.stdout + done.stderr for done in logs)
 
 
 def online_workers(pool: str) -> list[str]:
