@@ -2,7 +2,9 @@
 
 Every write is conditional (``IfNoneMatch`` for a new key, ``IfMatch`` for the
 index), so a concurrent run can never overwrite an archive row; the task is
-idempotent, so a rerun after any failure completes what is missing.
+idempotent, so a rerun after any failure completes what is missing. A concurrent
+run that wrote the very same bytes first is no conflict: two runs started together
+both go on to the ledger's claim, which lets exactly one of them publish.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from cps_covid.publishing.resources import Resources
 from cps_covid.rules import archive, render
 from cps_covid.rules.publish_plan import HTML_TYPE, PAGE_KEY
+from cps_covid.systems.storage import put_or_match
 
 
 def archive_previous_day(
@@ -50,16 +53,19 @@ def archive_day(
         else:
             cases = archive.day_cases(schools, archived.day)
             page, origin = render.newcases_page(cases, archived.day, site_url), "rendered from the history"
-        written = bucket.put(archived.key, page, content_type=HTML_TYPE, tags=tags)
-        logger.info("Archived %s (%s), version %s", archived.key, origin, written.version_id)
+        written = put_or_match(bucket, archived.key, page, content_type=HTML_TYPE, tags=tags)
+        if written is None:
+            origin = "the same page, archived by a concurrent run"
         notes.append(f"archived {archived.key} ({origin})")
 
     index = bucket.get(archived.index_key)
     updated = archive.month_index_with(index.body if index else None, archived, site_url)
     if updated is not None:
         etag = index.etag if index else None
-        written = bucket.put(archived.index_key, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag)
-        if index is not None:  # a new key was never cached; a replaced one is
+        written = put_or_match(
+            bucket, archived.index_key, updated, content_type=archive.INDEX_TYPE, tags=tags, if_match=etag
+        )
+        if written is not None and index is not None:  # a new key was never cached; a replaced one is
             reference = f"archive-{archived.day.isoformat()}-{written.etag.strip(chr(34))}"
             resources.cdn.invalidate([f"/{archived.index_key}"], reference)
         notes.append(

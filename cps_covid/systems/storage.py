@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from cps_covid.errors import ConcurrentWriteError
 from cps_covid.rules.publish_plan import Written
 
 
@@ -49,3 +50,21 @@ class Storage(Protocol):
     def etags(self, prefix: str) -> dict[str, str]:
         """Key -> ETag of every object under ``prefix`` (S3: one listing, not a HEAD each)."""
         ...
+
+
+def put_or_match(
+    bucket: Storage, key: str, body: bytes, *, content_type: str, tags: dict[str, str], if_match: str | None = None
+) -> Written | None:
+    """Write conditionally, or ``None`` when a concurrent writer stored these very bytes first.
+
+    Two runs started together render the same archive page and index: the one that
+    loses the conditional write has nothing to add, so it must not fail. Different
+    bytes still raise ``ConcurrentWriteError``: nothing of theirs is overwritten.
+    """
+    try:
+        return bucket.put(key, body, content_type=content_type, tags=tags, if_match=if_match)
+    except ConcurrentWriteError:
+        stored = bucket.get(key)
+        if stored is None or stored.body != body:
+            raise
+        return None

@@ -6,7 +6,7 @@ import pytest
 
 from cps_covid.errors import ConcurrentWriteError
 from cps_covid.systems import s3
-from cps_covid.systems.storage import Storage
+from cps_covid.systems.storage import Storage, put_or_match
 from local.memory import MemoryStorage
 
 
@@ -45,3 +45,14 @@ def test_keys_are_listed_by_prefix_in_order(storage: Storage) -> None:
     for key in ("runs/b/x.html", "runs/a/y.html", "state/z.json"):
         put(storage, key, b".")
     assert storage.keys("runs/") == ["runs/a/y.html", "runs/b/x.html"]
+
+
+def test_a_concurrent_writer_of_the_same_bytes_is_no_conflict_but_other_bytes_are(storage: Storage) -> None:
+    put(storage, "historical/2021-09-22-cases.html", b"the page")  # the run that won the race
+
+    same = put_or_match(storage, "historical/2021-09-22-cases.html", b"the page", content_type="text/html", tags={})
+    assert same is None
+    with pytest.raises(ConcurrentWriteError):
+        put_or_match(storage, "historical/2021-09-22-cases.html", b"another page", content_type="text/html", tags={})
+    written = put_or_match(storage, "historical/2021-09-23-cases.html", b"new", content_type="text/html", tags={})
+    assert written is not None and storage.get("historical/2021-09-22-cases.html").body == b"the page"
