@@ -36,9 +36,19 @@ def stack_outputs(stack: str) -> dict[str, str]:
         (found,) = client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
     except (BotoCoreError, ClientError) as err:
         raise failed("CloudFormation", f"DescribeStacks {stack}", err) from None
-    if not found["StackStatus"].endswith("_COMPLETE") or "ROLLBACK" in found["StackStatus"]:
+    if not is_usable(found["StackStatus"]):
         raise ValueError(f"stack {stack} is {found['StackStatus']}: deploy it before `cps-covid deploy --stack`")
     return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
+def is_usable(status: str) -> bool:
+    """Whether a stack in ``status`` has working resources to read.
+
+    A finished create, update or import is; so is a rolled-back update, which is back on its
+    last working template. A rolled-back create (``ROLLBACK_COMPLETE``), a deleted stack and
+    anything in progress or failed are not.
+    """
+    return status.endswith("_COMPLETE") and status not in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE")
 
 
 def stack_environment(outputs: dict[str, str]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cps_covid.errors import AwsCallFailed
-from cps_covid.systems.cloudformation import OUTPUT_ENVIRONMENT, stack_environment, stack_outputs
+from cps_covid.systems.cloudformation import OUTPUT_ENVIRONMENT, is_usable, stack_environment, stack_outputs
 from local.aws_emulator import aws_environment
 
 TEMPLATE = """
@@ -51,3 +51,21 @@ def test_a_missing_stack_is_an_error_that_names_it(aws) -> None:
 
 def test_an_empty_output_sets_nothing() -> None:
     assert stack_environment({"BucketName": "", "ClusterName": "c"}) == {"CPS_COVID_ECS_CLUSTER": "c"}
+
+
+@pytest.mark.parametrize(
+    ("status", "usable"),
+    [
+        ("CREATE_COMPLETE", True),
+        ("UPDATE_COMPLETE", True),
+        ("UPDATE_ROLLBACK_COMPLETE", True),  # a failed update is back on its last working template
+        ("IMPORT_COMPLETE", True),
+        ("ROLLBACK_COMPLETE", False),  # a failed create: nothing to read
+        ("DELETE_COMPLETE", False),
+        ("CREATE_IN_PROGRESS", False),
+        ("UPDATE_ROLLBACK_FAILED", False),
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", False),
+    ],
+)
+def test_only_a_stack_with_working_resources_is_read(status: str, usable: bool) -> None:
+    assert is_usable(status) is usable
