@@ -20,7 +20,7 @@ from datetime import date
 import pandas as pd
 
 from cps_covid.errors import InputError
-from cps_covid.rules.render import date_label
+from cps_covid.rules.labels import date_label
 from cps_covid.rules.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID, HistoryLayout, column_day, day_column
 
 PREFIX = "historical/"

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from cps_covid.rules.labels import arrival_time
 from cps_covid.rules.publish_plan import PlannedWrite, invalidation_paths, md5
-from cps_covid.rules.render import arrival_time
 
 LEDGER_KEY = "state/ledger.json"
 Step = Literal["claimed", "published", "invalidated", "notifying", "notified", "telling", "told", "kept", "posted"]

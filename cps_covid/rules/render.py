@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from cps_covid.rules import merge
+from cps_covid.rules.labels import date_label, update_time
 from cps_covid.rules.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 if TYPE_CHECKING:
@@ -30,24 +31,6 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-
-
-def date_label(day: date) -> str:
-    return day.strftime("%b. %d, %Y")
-
-
-def update_time(day: date, updated_at: datetime) -> str:
-    """When an update for ``day`` ran, as the mail says it: a backfill's fetch time is not glued to its day."""
-    if updated_at.date() == day:
-        return f"{updated_at:%I:%M %p}, {date_label(day)}"
-    return f"{date_label(day)} (a backfill, fetched {updated_at:%I:%M %p}, {date_label(updated_at.date())})"
-
-
-def arrival_time(day: date, claimed_at: datetime) -> str:
-    """When cases arrived, for the page: the time, and the date too when it was not the page's own day."""
-    if claimed_at.date() == day:
-        return f"{claimed_at:%H:%M}"
-    return f"{date_label(claimed_at.date())} {claimed_at:%H:%M}"
 
 
 def _number(value: float) -> str:

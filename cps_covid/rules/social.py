@@ -18,7 +18,7 @@ from datetime import date
 import pandas as pd
 
 from cps_covid.errors import CpsCovidError
-from cps_covid.rules.render import date_label
+from cps_covid.rules.labels import date_label
 from cps_covid.rules.schema import SCHOOL
 
 CHANNELS = ("x", "facebook")

@@ -24,7 +24,8 @@ from urllib.parse import urlparse
 import pandas as pd
 import pytest
 
-from cps_covid.rules.render import date_label, subject
+from cps_covid.rules.labels import date_label
+from cps_covid.rules.render import subject
 from cps_covid.rules.schema import SCHOOL_ID, day_column
 from cps_covid.waiting import wait_for
 from local.season_replay import real_schools

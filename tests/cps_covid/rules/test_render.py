@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from cps_covid.rules import merge, render
+from cps_covid.rules import labels, merge, render
 from cps_covid.rules.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 DAY = date(2021, 9, 23)
@@ -142,7 +142,7 @@ def test_corrections_are_marked():
 
 
 def test_the_date_label():
-    assert render.date_label(date(2021, 9, 3)) == "Sep. 03, 2021"
+    assert labels.date_label(date(2021, 9, 3)) == "Sep. 03, 2021"
 
 
 @pytest.mark.parametrize(("count", "expected"), [(1, "1 new case"), (0, "0 new cases"), (22, "22 new cases")])
@@ -194,7 +194,7 @@ def test_a_backfill_says_when_it_ran_apart_from_the_day_it_updates():
     ran = datetime(2026, 12, 1, 13, 54)
     assert render.update_time(DAY, ran) == "Sep. 23, 2021 (a backfill, fetched 01:54 PM, Dec. 01, 2026)"
     assert render.update_time(DAY, datetime(2021, 9, 23, 13, 54)) == "01:54 PM, Sep. 23, 2021"
-    assert render.arrival_time(DAY, ran) == "Dec. 01, 2026 13:54"
-    assert render.arrival_time(DAY, datetime(2021, 9, 23, 13, 50)) == "13:50"
+    assert labels.arrival_time(DAY, ran) == "Dec. 01, 2026 13:54"
+    assert labels.arrival_time(DAY, datetime(2021, 9, 23, 13, 50)) == "13:50"
     text = render.message(changes(("ADDAMS", 2)), day_cases(("ADDAMS", 41.69, -87.53, 2)), DAY, ran, "x", [])
     assert "Update: Sep. 23, 2021 (a backfill, fetched 01:54 PM, Dec. 01, 2026)\n" in text
