@@ -24,6 +24,7 @@ def alert(
     flow_run_name: str = "",
     flow_run_id: str = "",
     state: str = "",
+    window: str = "2 hours",
 ) -> str | None:
     """Tell the operators; a missing update outside the school year is not worth waking anyone."""
     settings = Settings.load()
@@ -31,11 +32,12 @@ def alert(
         raise ValueError("no alarm topic: set CPS_COVID_ALARM_TOPIC_ARN or alarm_topic_arn in cps_covid_settings")
     today = clock.today(settings.replay_clock, datetime.now(UTC), settings.timezone)
     if reason == "stale" and not in_school_year(today, settings.school_year):
-        get_run_logger().info("No completed run for 2 hours, but %s is outside the school year: no alarm", today)
+        get_run_logger().info("No completed run for %s, but %s is outside the school year: no alarm", window, today)
         return None
     if flow_run_id and reason != "stale":  # at most one alarm per failing run (its own hook may have sent it)
         return alarm_once(deployment, flow_run_name, flow_run_id, state, settings, retried=True)
-    return publish_alarm(*alert_text(reason, deployment, flow_run_name, state, ""), operators_topic(settings))
+    text = alert_text(reason, deployment, flow_run_name, state, "", window=window)
+    return publish_alarm(*text, operators_topic(settings))
 
 
 if __name__ == "__main__":

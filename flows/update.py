@@ -69,6 +69,7 @@ async def update(
     dry_run: bool = False,
     new_season: str | None = None,
     fill_gap: bool = False,
+    trigger: str = "",
 ) -> dict | State:
     """Apply what the district published to the dashboard's data, publishing only what changed.
 
@@ -87,6 +88,8 @@ async def update(
             into this new carry-over column first (e.g. SY2223 or Summer_23).
         fill_gap: Confirm that the days since the history's last day column (more than max_gap_days) had no
             new case, and zero-fill them.
+        trigger: What started the run, for its name only (the feed watch's change, the backstop cron): the run
+            reads the source itself, whatever it says.
     """
     with SyncClientContext.get_or_create():
         return apply_update(as_of, source, dry_run, new_season, fill_gap)

@@ -7,6 +7,7 @@ real socket, never a patched function.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -34,6 +35,21 @@ class Route:
     """Hold the answer until the test sets this event (a run kept busy at a known point)."""
     arrived: threading.Event = field(default_factory=threading.Event)
     """Set when a request for this route arrives."""
+    validators: bool = False
+    """Answer with an ``ETag`` and ``Last-Modified`` of the body, and 304 to a GET that names them."""
+    modified: str = "Thu, 23 Sep 2021 13:50:00 GMT"
+    """The ``Last-Modified`` a route with validators gives."""
+
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+
+    def unchanged_for(self, headers) -> bool:
+        """A conditional GET naming this body's validators (``If-None-Match`` wins, as in RFC 9110)."""
+        if not self.validators:
+            return False
+        if (asked := headers.get("If-None-Match")) is not None:
+            return asked == self.etag()
+        return headers.get("If-Modified-Since") == self.modified
 
 
 class FeedServer(LoopbackServer):
@@ -44,6 +60,8 @@ class FeedServer(LoopbackServer):
         """A path's answer, or a function that makes it at each request (a feed that changes over time)."""
         self.profiles: dict[str, dict] = {}
         self.requests: Counter[str] = Counter()
+        self.not_modified: Counter[str] = Counter()
+        """Per path: the conditional GETs answered 304."""
         self.request_times: dict[str, list[float]] = {}
         self.on_profile_request: Callable[[], None] | None = None
         """Called when a profile is asked for: lets a test act at a known point of a run."""
@@ -93,7 +111,13 @@ class FeedServer(LoopbackServer):
                     route.gate.wait(timeout=600)
                 if route.delay_seconds:
                     time.sleep(route.delay_seconds)
-                self._send(route.status, route.body, route.content_type, {}, route.truncate_to)
+                if route.unchanged_for(self.headers):
+                    with server._lock:
+                        server.not_modified[parsed.path] += 1
+                    self._send(304, b"", route.content_type, {"ETag": route.etag()})
+                    return
+                validators = {"ETag": route.etag(), "Last-Modified": route.modified} if route.validators else {}
+                self._send(route.status, route.body, route.content_type, validators, route.truncate_to)
 
             def _send(
                 self, status: int, body: bytes, content_type: str, headers: dict[str, str], cut: int | None = None

@@ -125,3 +125,18 @@ def put_heartbeat(heartbeat: Heartbeat) -> str:
     note = heartbeat.beat()
     get_run_logger().info("Heartbeat: %s", note)
     return note
+
+
+def alarm_first_failure(flow: Any, run: Any, state: Any) -> None:
+    """The watch's ``on_failure``/``on_crashed`` hook: it runs every minute, so one alarm per outage, not one
+    a minute. A failing run alarms only when the deployment's previous finished run did not fail; the first
+    run that completes again sends the recovery notice (``tell_if_recovered``)."""
+    try:
+        if getattr(run, "deployment_id", None):
+            previous = prefect_runs.previous_finished_run(str(run.id), str(run.deployment_id))
+            if previous is not None and previous.failed:
+                get_run_logger().info("The previous run %s failed too: the operators already know", previous.name)
+                return
+    except Exception as err:  # when in doubt, alarm
+        get_run_logger().warning("Could not read the previous run (%s): alarming", err)
+    alarm_now(flow, run, state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -13,13 +14,17 @@ from prefect.states import Failed, State
 
 from cps_covid.errors import CpsCovidError
 from cps_covid.rules import clock
-from cps_covid.rules.summary import RunSummary, UpdateSummary
 from cps_covid.settings import Settings
+
+if TYPE_CHECKING:  # the summaries import the merge (pandas), which the feed watch does not load
+    from cps_covid.rules.summary import RunSummary
 
 
 @task(name="Report the run", cache_policy=NO_CACHE)
 def report_run(summary: RunSummary) -> None:
     """The run's summary as its artifact (and, for an update with new cases, the table by school)."""
+    from cps_covid.rules.summary import UpdateSummary
+
     create_markdown_artifact(key=summary.ARTIFACT_KEY, markdown=summary.markdown(), description=summary.TITLE)
     if isinstance(summary, UpdateSummary) and summary.changes:
         create_table_artifact(key="new-cases-by-school", table=summary.table(), description="New cases by school")
@@ -46,7 +51,8 @@ def run_name(prefix: str) -> str:
         scheduled = scheduled.astimezone(clock.zone(settings.timezone))
     except (CpsCovidError, ValueError):  # a settings or parameter error is the flow body's to report, not the name's
         as_of = str(given or scheduled.date())
-    suffix = " (dry run)" if flow_run.parameters.get("dry_run") else ""
+    suffix = f" ({trigger})" if (trigger := flow_run.parameters.get("trigger")) else ""
+    suffix += " (dry run)" if flow_run.parameters.get("dry_run") else ""
     return f"{prefix}-{as_of} at {scheduled:%H:%M:%S}{suffix}"
 
 

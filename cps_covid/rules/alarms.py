@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from cps_covid.rules.render import SUBJECT_LIMIT
+from cps_covid.rules.labels import SUBJECT_LIMIT
 
 ALARMS_PREFIX = "state/alarms/"
 
@@ -25,14 +25,22 @@ def in_school_year(day: date, window: str) -> bool:
 
 
 def alert_text(
-    reason: str, deployment: str, flow_run_name: str, state: str, ui_url: str, why: str = "", as_of: str = ""
+    reason: str,
+    deployment: str,
+    flow_run_name: str,
+    state: str,
+    ui_url: str,
+    why: str = "",
+    as_of: str = "",
+    window: str = "2 hours",
 ) -> tuple[str, str]:
-    """Subject and body; ``why`` is the first line of the run's final state message, ``as_of`` the day it updated."""
+    """Subject and body; ``why`` is the first line of the run's final state message, ``as_of`` the day it updated,
+    ``window`` how long a stale deployment has not completed (its automation's ``within``)."""
     if reason == "stale":
-        subject = f"cps-covid: no completed {deployment} run for 2 hours"
+        subject = f"cps-covid: no completed {deployment} run for {window}"
         body = (
-            f"No run of the deployment {deployment} has completed in the last 2 hours during the school year.\n"
-            "The dashboard is not being updated: check the work pool, the worker and the last runs.\n"
+            f"No run of the deployment {deployment} has completed in the last {window} during the school year.\n"
+            "The dashboard may not be updated: check the work pools, the workers and the last runs.\n"
         )
     else:
         # SNS takes 100 characters: the deployment names the project, the error's class and URL are in the body

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-__all__ = ["arrival_time", "date_label", "update_time"]
+__all__ = ["SUBJECT_LIMIT", "arrival_time", "date_label", "update_time"]
+
+SUBJECT_LIMIT = 100
+"""SNS takes a subject of 100 characters: the subscribers' mail, the operators' alarms and notices."""
 
 
 def date_label(day: date) -> str:

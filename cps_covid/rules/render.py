@@ -11,14 +11,11 @@ from urllib.parse import urlencode
 import pandas as pd
 
 from cps_covid.rules import merge
-from cps_covid.rules.labels import date_label, update_time
+from cps_covid.rules.labels import SUBJECT_LIMIT, date_label, update_time
 from cps_covid.rules.schema import LATITUDE, LONGITUDE, SCHOOL, SCHOOL_ID
 
 if TYPE_CHECKING:
     import jinja2
-
-SUBJECT_LIMIT = 100
-"""SNS takes a subject of 100 characters: the subscribers' mail, the operators' alarms and notices."""
 
 
 @functools.cache

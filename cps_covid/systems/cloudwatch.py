@@ -16,6 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cps_covid.systems.aws import failed
 
 HEARTBEAT_METRIC = "UpdatesCompleted"
+WATCH_METRIC = "WatchPolls"
+"""One datapoint per completed poll of the feed watch: the watchdog's sign that the pipeline is alive."""
 
 
 class Heartbeat:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -28,6 +29,11 @@ class Fetched:
     body: bytes
     fetched_at: datetime
     content_type: str
+    etag: str = ""
+    last_modified: str = ""
+    """The validators the source gave (``ETag``, ``Last-Modified``), for the next conditional GET."""
+    not_modified: bool = False
+    """HTTP 304 to a conditional GET: no body, the source is as it was when it gave those validators."""
 
     @property
     def sha256(self) -> str:
@@ -46,11 +52,15 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
-def fetch(url: str, *, timeout: float, max_bytes: int) -> Fetched:
-    """Read a URL (http, https, file) or a local path, at most ``max_bytes``."""
+def fetch(url: str, *, timeout: float, max_bytes: int, validators: Mapping[str, str] | None = None) -> Fetched:
+    """Read a URL (http, https, file) or a local path, at most ``max_bytes``.
+
+    ``validators`` (``If-None-Match``, ``If-Modified-Since``) make an HTTP GET conditional:
+    an unchanged source answers 304 and ``not_modified`` is set, with no body.
+    """
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
-        return _fetch_http(url, timeout=timeout, max_bytes=max_bytes)
+        return _fetch_http(url, timeout=timeout, max_bytes=max_bytes, validators=validators or {})
     path = Path(urlparse(url).path if scheme == "file" else url)
     try:
         size = path.stat().st_size
@@ -62,13 +72,17 @@ def fetch(url: str, *, timeout: float, max_bytes: int) -> Fetched:
     return Fetched(url, body, datetime.now(UTC), "")
 
 
-def _fetch_http(url: str, *, timeout: float, max_bytes: int) -> Fetched:
+def _fetch_http(url: str, *, timeout: float, max_bytes: int, validators: Mapping[str, str]) -> Fetched:
+    headers = {"User-Agent": USER_AGENT} | dict(validators)
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client,
+            httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client,
             client.stream("GET", url) as response,
         ):
             status = response.status_code
+            etag, last_modified = response.headers.get("ETag", ""), response.headers.get("Last-Modified", "")
+            if status == 304 and validators:
+                return Fetched(url, b"", datetime.now(UTC), "", etag, last_modified, not_modified=True)
             if status == 429 or status >= 500:
                 raise SourceError(
                     f"{url}: HTTP {status} {response.reason_phrase}",
@@ -93,7 +107,7 @@ def _fetch_http(url: str, *, timeout: float, max_bytes: int) -> Fetched:
         ) from None
     except httpx.TransportError as err:
         raise SourceError(f"{url}: {type(err).__name__}: {err}", transient=True) from None
-    return Fetched(url, b"".join(chunks), datetime.now(UTC), content_type)
+    return Fetched(url, b"".join(chunks), datetime.now(UTC), content_type, etag, last_modified)
 
 
 def school_profile(url_template: str, school_id: str, school_year: int, *, timeout: float) -> dict | None:
