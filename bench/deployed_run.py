@@ -65,7 +65,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
             | {k: v for k, v in env.items() if k.startswith("CPS_COVID_")}
             | {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(HOME / "client")}
         )
-        deploy.deploy(target="process", env=flow_env)
+        deploy.deploy(target="process", env=flow_env, paused=["cps-covid-watch"])
         phases: list[tuple[float, float, float]] = []
         with tempfile.TemporaryDirectory() as logs, prefect_worker(flow_env, Path(logs) / "worker.log", show_log=False):
             for number in range(rounds + 1):  # the first run is untimed: it writes the bytecode of a fresh checkout

@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("--target", choices=["process", "ecs"], default="process", help="the work pool to deploy to")
     deploy.add_argument("--image", help="the image for the ECS pool (see make image)")
     deploy.add_argument("--stack", help="read the AWS ids from this CloudFormation stack's outputs")
+    deploy.add_argument(
+        "--paused",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT",
+        help="deploy this one with its schedules inactive (repeatable; e.g. cps-covid-watch on a staging server)",
+    )
 
     stack = commands.add_parser("stack", help="the local stack: Prefect UI, moto, a replayed season, a worker")
     stack.add_argument("action", choices=["up", "down", "break", "heal", "site", "serve"])
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             from cps_covid.operations.deploy import deploy
 
-            print(deploy(target=args.target, image=args.image, stack=args.stack).text())
+            print(deploy(target=args.target, image=args.image, stack=args.stack, paused=args.paused).text())
             return 0
         if args.command == "stack":
             from local import stack as local_stack  # a checkout's dev stack: not in the image

@@ -23,10 +23,9 @@ from prefect.context import SyncClientContext
 from prefect.states import Completed, State
 
 from cps_covid.errors import CpsCovidError
-from cps_covid.publishing.resources import Heartbeat, NoHeartbeat
+from cps_covid.publishing.resources import WatchResources
 from cps_covid.rules import watch as rule
 from cps_covid.settings import Settings
-from cps_covid.systems import aws, cloudwatch, s3
 from tasks.alarms import alarm_first_failure, put_heartbeat, tell_if_recovered
 from tasks.fetch import fetch
 from tasks.report import failed_with
@@ -60,7 +59,8 @@ def watch_once(source: str | None) -> State:
     """The flow's body; the run's final message is the verdict (what the UI's run list shows)."""
     try:
         settings = Settings.load(require=WATCH_REQUIRES)
-        bucket = s3.bucket_of(settings)
+        resources = WatchResources.of(settings)
+        bucket = resources.bucket
         known, etag = read_watch(bucket)
         url = source or settings.source_url
         fetched = fetch(url, settings, name="Ask the source", validators=known.validators(url))
@@ -82,15 +82,8 @@ def watch_once(source: str | None) -> State:
     with suppress(Exception):  # a notice that could not be sent (its task logged why) fails nothing
         tell_if_recovered(settings)
     with suppress(Exception):  # a heartbeat that cannot be put is what the watchdog alarms on
-        put_heartbeat(watch_heartbeat(settings))
+        put_heartbeat(resources.heartbeat)
     return Completed(message=decided.reason)
-
-
-def watch_heartbeat(settings: Settings) -> Heartbeat:
-    if not settings.heartbeat_namespace:
-        return NoHeartbeat()
-    client = aws.client("cloudwatch", settings.aws_credentials_block)
-    return cloudwatch.Heartbeat(client, settings.heartbeat_namespace, cloudwatch.WATCH_METRIC)
 
 
 if __name__ == "__main__":

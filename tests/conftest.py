@@ -55,7 +55,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from local.prefect_server import prefect_server
 
     home = tmp_path_factory.mktemp("prefect-home")
-    with prefect_server(home) as api_url:
+    # a run enqueued behind the update's concurrency limit retries its slot every 2 s here, not every 30
+    enqueued = {"PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2"}
+    with prefect_server(home, settings=enqueued) as api_url:
         os.environ["PREFECT_API_URL"] = api_url
         with (
             prefect.settings.temporary_settings(updates={prefect.settings.PREFECT_API_URL: api_url}),

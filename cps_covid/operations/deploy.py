@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,7 @@ def target_spec(
     code_dir: Path,
     crons: Mapping[str, str] | None = None,
     timezone: str | None = None,
+    paused: Iterable[str] = (),
 ) -> dict[str, Any]:
     """``prefect.yaml`` as ``prefect deploy`` applies it to the target, without build or push steps.
 
@@ -209,7 +210,8 @@ def target_spec(
     build step's. The process target puts every deployment on the one local process pool, the code in
     ``code_dir``. ``crons`` replaces a deployment's schedules' cron (the local stack replays a day every few
     minutes). ``timezone`` (the settings') replaces every schedule's, so a cron run fires on the clock the flow
-    resolves its day on (``clock.update_day``)."""
+    resolves its day on (``clock.update_day``). ``paused``: deployments whose schedules are made inactive (their
+    triggers and on-demand runs still work)."""
     spec = yaml.safe_load(PREFECT_FILE.read_text())
     out: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("definitions", "build", "push", "deployments")}
     if target == "process":
@@ -218,6 +220,8 @@ def target_spec(
     for item in spec["deployments"]:
         if crons and item["name"] in crons:
             item = item | {"schedules": [s | {"cron": crons[item["name"]]} for s in item["schedules"]]}
+        if item["name"] in paused:
+            item = item | {"schedules": [s | {"active": False} for s in item["schedules"]]}
         if timezone and item.get("schedules"):
             item = item | {"schedules": [s | {"timezone": timezone} for s in item["schedules"]]}
         if target == "ecs":
@@ -313,8 +317,10 @@ def deploy(
     env: Mapping[str, str] | None = None,
     crons: Mapping[str, str] | None = None,
     stack: str | None = None,
+    paused: Iterable[str] = (),
 ) -> Changes:
-    """``stack``: the CloudFormation stack's outputs fill in what the environment does not set."""
+    """``stack``: the CloudFormation stack's outputs fill in what the environment does not set; ``paused``:
+    deployments deployed with their schedules inactive."""
     from prefect.client.orchestration import get_client
 
     from cps_covid.settings import DEFAULT_TIMEZONE
@@ -332,6 +338,6 @@ def deploy(
         values = settings_values(env)
         apply_variable(client, values, changes)
         apply_blocks(env, changes)
-        spec = target_spec(target, image, code_dir, crons, values.get("timezone") or DEFAULT_TIMEZONE)
+        spec = target_spec(target, image, code_dir, crons, values.get("timezone") or DEFAULT_TIMEZONE, paused)
         apply_deployments(client, spec, code_dir, env, changes)
     return changes

@@ -94,3 +94,21 @@ class Resources:
             if settings.heartbeat_namespace
             else NoHeartbeat(),
         )
+
+
+@dataclass(frozen=True)
+class WatchResources:
+    """What the feed watch needs: the bucket (its state, the ledger) and its own heartbeat (``WatchPolls``)."""
+
+    bucket: Storage
+    heartbeat: Heartbeat
+
+    @classmethod
+    def of(cls, settings: Settings) -> WatchResources:
+        from cps_covid.systems import aws, cloudwatch, s3
+
+        heartbeat: Heartbeat = NoHeartbeat()
+        if settings.heartbeat_namespace:
+            client = aws.client("cloudwatch", settings.aws_credentials_block)
+            heartbeat = cloudwatch.Heartbeat(client, settings.heartbeat_namespace, cloudwatch.WATCH_METRIC)
+        return cls(bucket=s3.bucket_of(settings), heartbeat=heartbeat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,9 @@ from local.feed_server import FeedServer, Route
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = (ROOT / "data/feeds/2021-09-23-cases.csv").read_bytes()
+PAUSED = ["cps-covid-watch"]  # this module runs the watch on demand (its last test)
+TODAY = date(2021, 9, 23)
+"""The deployed runs' day: a replay clock on which 2021-09-23 lasts the whole module (runs without ``as_of``)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +49,7 @@ def flow_env(emulated: Emulated, source: FeedServer, prefect_api: str) -> dict[s
         | {
             "CPS_COVID_SOURCE_URL": source.url("/feed.csv"),
             "CPS_COVID_FETCH_BACKOFF_SECONDS": "0.05",
+            "CPS_COVID_REPLAY_CLOCK": str(ReplayClock(TODAY, datetime.now(UTC) - timedelta(hours=1), 10**6)),
             "PREFECT_API_URL": prefect_api,
         }
     )
@@ -52,7 +57,7 @@ def flow_env(emulated: Emulated, source: FeedServer, prefect_api: str) -> dict[s
 
 @pytest.fixture(scope="module")
 def deployed(flow_env: dict[str, str]) -> deploying.Changes:
-    return deploying.deploy(target="process", env=flow_env)
+    return deploying.deploy(target="process", env=flow_env, paused=PAUSED)
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +92,13 @@ def test_deploy_creates_the_pool_deployments_and_their_triggers(deployed) -> Non
     assert process.type == "process"
     (schedule,) = update.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
-        "*/30 * * * *",
+        "5 0,6,12,18 * * *",
         "America/Chicago",
         True,
     )
+    assert schedule.parameters == {"trigger": "backstop"}
     assert update.global_concurrency_limit.limit == 1
-    assert update.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+    assert update.concurrency_options.collision_strategy.value == "ENQUEUE"
     assert update.parameters == {"dry_run": False} and update.work_pool_name == "cps-covid-process"
     assert rerun.schedules == [] and set(rerun.parameter_openapi_schema["properties"]) == {
         "as_of",
@@ -100,6 +106,7 @@ def test_deploy_creates_the_pool_deployments_and_their_triggers(deployed) -> Non
         "dry_run",
         "new_season",
         "fill_gap",
+        "trigger",
     }
     described = rerun.parameter_openapi_schema["properties"]
     assert described["fill_gap"]["description"].startswith("Confirm that the days since the history's last day")
@@ -113,7 +120,7 @@ def test_deploy_creates_the_pool_deployments_and_their_triggers(deployed) -> Non
     assert (action.type, action.source, action.deployment_id) == ("run-deployment", "selected", alert.id)
     assert action.parameters["flow_run_id"] == "{{ flow_run.id|string }}"  # left for the event, not the deploy
     stale = automations["cps-covid update is stale"]
-    assert stale.trigger.posture.value == "Proactive" and stale.trigger.within.total_seconds() == 7200
+    assert stale.trigger.posture.value == "Proactive" and stale.trigger.within.total_seconds() == 7 * 3600
     assert stale.trigger.match_related.root["prefect.resource.name"] == "cps-covid-update"
     assert [a.deployment_id for a in stale.actions] == [alert.id]
 
@@ -131,11 +138,16 @@ def test_deploying_twice_changes_nothing(deployed, flow_env) -> None:
     with get_client(sync_client=True) as client:
         held = deploying.held(client, "cps-covid-update/cps-covid-update")
 
-    again = deploying.deploy(target="process", env=flow_env)
+    again = deploying.deploy(target="process", env=flow_env, paused=PAUSED)
 
     assert again.created == [] and again.updated == [] and again.removed == []
     assert "deployment cps-covid-alert/cps-covid-alert" in again.unchanged
-    assert [a["name"] for a in before] == ["cps-covid run failed", "cps-covid update is stale"]
+    assert [a["name"] for a in before] == [
+        "cps-covid feed changed",
+        "cps-covid run failed",
+        "cps-covid update is stale",
+        "cps-covid watch stopped",
+    ]
     assert automations_held() == before
     with get_client(sync_client=True) as client:
         assert deploying.held(client, "cps-covid-update/cps-covid-update") == held
@@ -155,7 +167,7 @@ def test_an_automation_the_deployment_does_not_own_is_replaced_by_its_trigger(de
             )
         )
 
-    again = deploying.deploy(target="process", env=flow_env)
+    again = deploying.deploy(target="process", env=flow_env, paused=PAUSED)
 
     assert again.removed == ["automation cps-covid update is stale (not a deployment's own)"]
     with get_client(sync_client=True) as client:
@@ -264,7 +276,8 @@ def test_a_failed_run_reaches_the_alarm_topic(worker, emulated, source) -> None:
     assert str(flow_run.id) in alarm["message"] and "/runs/flow-run/" in alarm["message"]
 
 
-def test_overlapping_update_runs_one_runs_the_other_is_cancelled(worker, source) -> None:
+def test_an_update_started_while_one_runs_waits_for_it_then_finds_the_feed_applied(worker, source) -> None:
+    """ENQUEUE: a change signalled during a backstop run must not be cancelled and lost."""
     gate = threading.Event()
     held = Route(FEED, gate=gate)
     url = source.route("/held.csv", held)
@@ -276,14 +289,19 @@ def test_overlapping_update_runs_one_runs_the_other_is_cancelled(worker, source)
         second = run_deployment(
             "cps-covid-update/cps-covid-update", parameters={"as_of": "2021-09-23", "source": url}, timeout=0
         )
-        assert wait_for(lambda: flow_run_state(second.id) == "Cancelled", what="the second run cancelled", timeout=180)
+
+        def waiting() -> bool:
+            with get_client(sync_client=True) as client:
+                return client.read_flow_run(second.id).state.name == "AwaitingConcurrencySlot"
+
+        assert wait_for(waiting, what="the second run waiting for the first", timeout=180)
     finally:
         gate.set()
-    assert wait_for(
-        lambda: flow_run_state(first.id) in ("Completed", "Failed", "Crashed"), what="the first run", timeout=180
-    )
-    assert flow_run_state(first.id) == "Completed"
-    assert source.requests["/held.csv"] == 1
+    finals = ("Completed", "Failed", "Crashed", "Cancelled")
+    assert wait_for(lambda: flow_run_state(first.id) in finals, what="the first run", timeout=180)
+    assert wait_for(lambda: flow_run_state(second.id) in finals, what="the second run", timeout=180)
+    assert (flow_run_state(first.id), flow_run_state(second.id)) == ("Completed", "Completed")
+    assert source.requests["/held.csv"] == 2  # the second read the feed itself, after the first applied it
 
 
 def test_the_vaccination_deployment_runs_daily_after_midnight(deployed) -> None:
@@ -302,3 +320,44 @@ def test_the_vaccination_deployment_runs_daily_after_midnight(deployed) -> None:
     assert deployment.parameters == {"dry_run": False} and deployment.work_pool_name == "cps-covid-process"
     assert set(deployment.parameter_openapi_schema["properties"]) == {"as_of", "source", "dry_run"}
     assert "cps-vaccination-update" in failed.trigger.match_related.root["prefect.resource.name"]
+
+
+def feed_events() -> list:
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    from cps_covid.rules import watch
+
+    with get_client(sync_client=True) as client:
+        return client.read_events(filter=EventFilter(event=EventNameFilter(name=[watch.EVENT])), limit=50).events
+
+
+def triggered_runs() -> list:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(like_="(feed changed ")))
+    return [r for r in runs if r.state and r.state.is_final()]
+
+
+def test_a_feed_change_signals_once_and_runs_one_update_and_no_change_signals_nothing(worker, emulated, source) -> None:
+    """The watch on demand (its schedule is paused here), the trigger and the update as deployed."""
+    watched = "cps-covid-watch/cps-covid-watch"
+    run_deployment("cps-covid-update/cps-covid-rerun", parameters={}, timeout=300, poll_interval=0.5)
+    quiet = run_deployment(watched, timeout=300, poll_interval=0.5)  # what the rerun applied is no change
+    assert quiet.state.is_completed() and quiet.state.message.startswith("no change: body "), quiet.state.message
+
+    one_more = FEED + b'"09/22/2021","609772","ADDAMS","Student"\r\n'  # one case more at ADDAMS
+    source.route("/feed.csv", Route(one_more, validators=True))
+    changed = run_deployment(watched, timeout=300, poll_interval=0.5)
+    assert changed.state.is_completed() and changed.state.message.startswith("changed to "), changed.state.message
+    (update,) = wait_for(triggered_runs, what="the update the change triggered to finish", timeout=240)
+    assert update.state.is_completed(), update.state.message
+    sha = hashlib.sha256(one_more).hexdigest()
+    assert update.name.startswith("update-2021-09-23 at ") and update.name.endswith(f"(feed changed {sha[:8]})")
+
+    again = run_deployment(watched, timeout=300, poll_interval=0.5)  # a conditional GET: 304
+    assert again.state.is_completed() and again.state.message.startswith("no change"), again.state.message
+    assert source.not_modified["/feed.csv"] == 1
+    (event,) = feed_events()
+    assert event.payload["sha256"] == sha and event.resource.id == "cps-covid.feed"
+    assert len(triggered_runs()) == 1
+    mail = [n["subject"] for n in emulated.sent_notifications() if n["topic_arn"] == emulated.topic_arn]
+    assert mail[-1] == "CPS COVID update: 1 new case (Sep. 23, 2021)"

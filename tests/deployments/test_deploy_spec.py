@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from cps_covid.operations import deploy as deploying
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = ["cps-covid-update", "cps-covid-rerun", "cps-vaccination-update", "cps-covid-alert"]
+NAMES = ["cps-covid-update", "cps-covid-rerun", "cps-covid-watch", "cps-vaccination-update", "cps-covid-alert"]
 
 
 def by_name(spec: dict) -> dict[str, dict]:
@@ -48,7 +48,7 @@ def test_the_ecs_target_keeps_the_pools_and_takes_the_given_image() -> None:
 def test_a_cron_override_changes_that_deployment_only() -> None:
     spec = by_name(deploying.target_spec("process", None, ROOT, crons={"cps-covid-update": "*/2 * * * *"}))
     assert spec["cps-covid-update"]["schedules"] == [
-        {"cron": "*/2 * * * *", "timezone": "America/Chicago", "active": True}
+        {"cron": "*/2 * * * *", "timezone": "America/Chicago", "active": True, "parameters": {"trigger": "backstop"}}
     ]
     assert spec["cps-vaccination-update"]["schedules"][0]["cron"] == "10 0 * * *"
 
@@ -56,8 +56,8 @@ def test_a_cron_override_changes_that_deployment_only() -> None:
 def test_the_failure_triggers_are_valid_deployment_triggers_that_run_the_alert() -> None:
     """The former ``deployments/automations.yaml``, now the alert deployment's ``triggers:``."""
     spec = by_name(deploying.target_spec("process", None, ROOT))
-    assert [d for d, item in spec.items() if item.get("triggers")] == ["cps-covid-alert"]
-    failed, stale = (
+    assert [d for d, item in spec.items() if item.get("triggers")] == ["cps-covid-update", "cps-covid-alert"]
+    failed, stale, stopped = (
         TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in spec["cps-covid-alert"]["triggers"]
     )
 
@@ -76,9 +76,38 @@ def test_the_failure_triggers_are_valid_deployment_triggers_that_run_the_alert()
         "state": "{{ flow_run.state.name }}",
     }
     assert stale.name == "cps-covid update is stale" and stale.posture.value == "Proactive"
-    assert stale.expect == {"prefect.flow-run.Completed"} and stale.within.total_seconds() == 7200
+    assert stale.expect == {"prefect.flow-run.Completed"} and stale.within.total_seconds() == 7 * 3600
     assert stale.match_related.root == {
         "prefect.resource.role": "deployment",
         "prefect.resource.name": "cps-covid-update",
     }
-    assert stale.parameters == {"reason": "stale", "deployment": "cps-covid-update"}
+    assert stale.parameters == {"reason": "stale", "deployment": "cps-covid-update", "window": "7 hours"}
+    # the watch's pulse: a failed run is alive (its own hook alarmed); no run at all is what this is for
+    assert stopped.expect == {"prefect.flow-run.Completed", "prefect.flow-run.Failed"}
+    assert stopped.posture.value == "Proactive" and stopped.within.total_seconds() == 15 * 60
+    assert stopped.match_related.root == {
+        "prefect.resource.role": "deployment",
+        "prefect.resource.name": "cps-covid-watch",
+    }
+    assert stopped.parameters == {"reason": "stale", "deployment": "cps-covid-watch", "window": "15 minutes"}
+
+
+def test_a_change_runs_the_update_at_once_and_a_burst_runs_it_once() -> None:
+    from cps_covid.rules import watch
+    from cps_covid.settings import Settings
+
+    spec = by_name(deploying.target_spec("process", None, ROOT))
+    (changed,) = (TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in spec["cps-covid-update"]["triggers"])
+
+    assert changed.expect == {watch.EVENT} and changed.match.root == {"prefect.resource.id": watch.RESOURCE_ID}
+    assert changed.posture.value == "Reactive" and changed.threshold == 1  # the first event acts at once
+    # the watch signals nothing inside the trigger's window, where Prefect would drop the event
+    assert changed.within.total_seconds() == Settings.model_fields["watch_window_seconds"].default
+    assert changed.parameters == {"trigger": "feed changed {{ event.payload.sha256[:8] }}"}  # no data: a name
+    update = spec["cps-covid-update"]
+    assert update["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}  # a change waits, not lost
+    assert [(s["cron"], s["parameters"]) for s in update["schedules"]] == [
+        ("5 0,6,12,18 * * *", {"trigger": "backstop"})
+    ]
+    assert spec["cps-covid-watch"]["schedules"][0]["cron"] == "* * * * *"
+    assert spec["cps-covid-watch"]["concurrency_limit"]["collision_strategy"] == "CANCEL_NEW"

@@ -205,7 +205,7 @@ def deployed(image: str, exported: dict[str, str], outputs: dict[str, str], work
     """Step 4: ``cps-covid deploy --target ecs --image IMAGE --stack cps-covid``, what ``make deploy`` runs."""
     cli = Path(sys.executable).with_name("cps-covid")
     done = subprocess.run(
-        [str(cli), "deploy", "--target", "ecs", "--image", image, "--stack", STACK],
+        [str(cli), "deploy", "--target", "ecs", "--image", image, "--stack", STACK, "--paused", "cps-covid-watch"],
         env=exported | {"CPS_COVID_DISTRIBUTION_ID": outputs["DistributionId"]},
         capture_output=True,
         text=True,

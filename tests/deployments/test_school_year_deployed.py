@@ -97,7 +97,7 @@ def worker(
         | buckets["calendar"].environment()
         | {"CPS_COVID_SOURCE_URL": "http://127.0.0.1:9/unused", "PREFECT_API_URL": prefect_api}
     )
-    deploying.deploy(target="process", env=env)
+    deploying.deploy(target="process", env=env, paused=["cps-covid-watch"])  # no feed to watch here
     worker_env = {k: v for k, v in env.items() if not k.startswith("CPS_COVID_")}
     with start_worker(worker_env | {"CPS_COVID_ALARM_TOPIC_ARN": operators}, tmp_path_factory.mktemp("year") / "w.log"):
         yield {"operators": operators}
