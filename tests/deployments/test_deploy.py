@@ -361,3 +361,23 @@ def test_a_feed_change_signals_once_and_runs_one_update_and_no_change_signals_no
     assert len(triggered_runs()) == 1
     mail = [n["subject"] for n in emulated.sent_notifications() if n["topic_arn"] == emulated.topic_arn]
     assert mail[-1] == "CPS COVID update: 1 new case (Sep. 23, 2021)"
+
+
+def test_a_failing_watch_alarms_once_per_outage_and_says_when_it_healed(worker, emulated, source) -> None:
+    """The watch runs every minute: its failures alarm once, from its own hook, and its recovery is told."""
+    watched, gone = "cps-covid-watch/cps-covid-watch", source.url("/gone.json")
+    first = run_deployment(watched, parameters={"source": gone}, timeout=300, poll_interval=0.5)
+    second = run_deployment(watched, parameters={"source": gone}, timeout=300, poll_interval=0.5)
+    assert first.state.is_failed() and second.state.is_failed()
+    healed = run_deployment(watched, timeout=300, poll_interval=0.5)
+    assert healed.state.is_completed(), healed.state.message
+
+    def about_the_watch() -> list[dict]:
+        sent = [n for n in emulated.sent_notifications() if n["topic_arn"] == emulated.alarm_topic_arn]
+        found = [n for n in sent if n["subject"].startswith("cps-covid-watch ")]
+        return found if any(" recovered: " in n["subject"] for n in found) else []
+
+    alarm, recovered = wait_for(about_the_watch, what="the watch's alarm and its recovery notice", timeout=180)
+    assert alarm["subject"] == "cps-covid-watch watch Failed: HTTP 404 Not Found"
+    assert f"Flow run id: {first.id}" in alarm["message"]  # the first failure, not the second
+    assert recovered["subject"] == "cps-covid-watch recovered: watch Completed"
