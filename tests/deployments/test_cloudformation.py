@@ -72,28 +72,28 @@ def test_task_role_policy_file_is_the_templates_policy() -> None:
     ]
 
 
-def test_the_watchdog_alarms_when_no_update_completes_for_two_hours_and_says_when_it_recovers() -> None:
+def test_the_watchdogs_alarm_on_a_silent_watch_or_no_update_for_12_hours_and_say_when_it_recovers() -> None:
+    from cps_covid.rules import watch
     from cps_covid.settings import Settings
-    from cps_covid.systems.cloudwatch import HEARTBEAT_METRIC
+    from cps_covid.systems.cloudwatch import HEARTBEAT_METRIC, WATCH_METRIC
 
     stack = template()
-    alarm = stack["Resources"]["UpdateHeartbeatAlarm"]["Properties"]
-    assert (alarm["Namespace"], alarm["MetricName"]) == ({"Ref": "MetricNamespace"}, HEARTBEAT_METRIC)
     assert stack["Parameters"]["MetricNamespace"]["Default"] == Settings.model_fields["heartbeat_namespace"].default
-    assert (alarm["Statistic"], alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (
-        "Sum",
-        3600,
-        2,
-        2,
-    )
-    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["TreatMissingData"]) == (
-        "LessThanThreshold",
-        1,
-        "breaching",
-    )
-    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    windows = {}
+    for name, metric in (("WatchHeartbeatAlarm", WATCH_METRIC), ("UpdateHeartbeatAlarm", HEARTBEAT_METRIC)):
+        alarm = stack["Resources"][name]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ({"Ref": "MetricNamespace"}, metric)
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "LessThanThreshold", 1)
+        assert alarm["TreatMissingData"] == "breaching" and alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+        windows[name] = alarm["Period"] * alarm["EvaluationPeriods"]
+    # the watch polls every minute; the backstop cron completes an update every 6 hours, so a quiet week
+    # (no change at all) never fires either
+    assert windows == {"WatchHeartbeatAlarm": 15 * 60, "UpdateHeartbeatAlarm": 12 * 3600}
+    backstop = yaml.safe_load((ROOT / "prefect.yaml").read_text())["definitions"]["schedules"]["backstop"]
+    assert backstop["cron"] == "5 0,6,12,18 * * *" and watch.WATCH_KEY.startswith("state/")
     told = (ROOT / "docs/alarms.md").read_text()
-    assert f"`{HEARTBEAT_METRIC}`" in told and "two hours" in told and "missing data as breaching" in told
+    assert f"`{HEARTBEAT_METRIC}`" in told and f"`{WATCH_METRIC}`" in told and "missing data as breaching" in told
 
 
 def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
@@ -150,7 +150,7 @@ def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
     # moto's CloudFormation cannot make a CloudWatch alarm: made from the template's properties, as CloudWatch
     # takes them (the same names as PutMetricAlarm's), so a property CloudWatch would refuse fails here.
     refs = {"MetricNamespace": outputs["MetricNamespace"], "AlarmTopic": outputs["AlarmTopicArn"]}
-    properties = template()["Resources"]["UpdateHeartbeatAlarm"]["Properties"]
+    resources = template()["Resources"]
 
     def resolved(value):
         if isinstance(value, dict) and "Ref" in value:
@@ -159,14 +159,17 @@ def test_stack_creates_on_the_moto_server(moto_endpoint: str) -> None:
             return value["Fn::Sub"].replace("${AWS::StackName}", "cps-covid")
         return [resolved(v) for v in value] if isinstance(value, list) else value
 
-    aws.client("cloudwatch").put_metric_alarm(**{k: resolved(v) for k, v in properties.items()})
-    (alarm,) = aws.client("cloudwatch").describe_alarms(AlarmNames=["cps-covid-no-completed-update"])["MetricAlarms"]
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["TreatMissingData"]) == (
-        "cps-covid",
-        "UpdatesCompleted",
-        "breaching",
+    for name in ("UpdateHeartbeatAlarm", "WatchHeartbeatAlarm"):
+        properties = resources[name]["Properties"]
+        aws.client("cloudwatch").put_metric_alarm(**{k: resolved(v) for k, v in properties.items()})
+    made = aws.client("cloudwatch").describe_alarms(
+        AlarmNames=["cps-covid-no-completed-update", "cps-covid-no-feed-watch"]
     )
-    assert alarm["AlarmActions"] == alarm["OKActions"] == [outputs["AlarmTopicArn"]]
+    assert sorted((a["Namespace"], a["MetricName"], a["TreatMissingData"]) for a in made["MetricAlarms"]) == [
+        ("cps-covid", "UpdatesCompleted", "breaching"),
+        ("cps-covid", "WatchPolls", "breaching"),
+    ]
+    assert all(a["AlarmActions"] == a["OKActions"] == [outputs["AlarmTopicArn"]] for a in made["MetricAlarms"])
 
 
 # --- the email subscription service (optional: SubscriptionsImage) ---------------------------------------------
@@ -382,8 +385,16 @@ def test_the_workers_are_services_of_the_image_with_the_credential_as_an_ecs_sec
         assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "WorkerLogGroup"}
     assert resources["EcsWorkerRole"]["Properties"]["ManagedPolicyArns"] == [{"Ref": "WorkerPolicy"}]
     (alert_policy,) = resources["AlertsWorkerRole"]["Properties"]["Policies"]
+    bucket = "arn:${AWS::Partition}:s3:::${DataBucket}"
     assert [(s["Action"], s["Resource"]) for s in alert_policy["PolicyDocument"]["Statement"]] == [
-        ("sns:Publish", {"Ref": "AlarmTopic"})
+        ("sns:Publish", {"Ref": "AlarmTopic"}),
+        ("s3:GetObject", {"Fn::Sub": f"{bucket}/state/*"}),  # the watch's state and the ledger, nothing published
+        ("s3:ListBucket", {"Fn::Sub": bucket}),
+        (
+            ["s3:PutObject", "s3:PutObjectTagging", "s3:DeleteObject"],
+            [{"Fn::Sub": f"{bucket}/state/watch.json"}, {"Fn::Sub": f"{bucket}/state/alarms/*"}],
+        ),
+        ("cloudwatch:PutMetricData", "*"),  # in the heartbeat's namespace only
     ]
     (read,) = resources["ExecutionRoleReadsThePrefectCredential"]["Properties"]["PolicyDocument"]["Statement"]
     assert (read["Action"], read["Resource"]) == (
