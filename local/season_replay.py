@@ -5,17 +5,23 @@ district's health-API feed of any day from 2021-08-30 on can be derived from it
 (a record per school and day with cases so far), and so can the history as it
 was published at the end of any earlier day. 2021-09-23 is the bundled real feed;
 later days repeat it (no new case).
+
+The district published at no fixed hour: each replayed day's feed changes at a
+random moment of that day (``change_at``), until which it still shows the day
+before, so the feed watch has a change to see and the day's first run has none.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+import random
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from cps_covid.rules import merge
+from cps_covid.rules.clock import ReplayClock
 from cps_covid.rules.schema import GTOTAL, SCHOOL_ID, HistoryLayout, day_column
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +61,21 @@ def history_until(real: pd.DataFrame, day: date) -> pd.DataFrame:
     cut = real.drop(columns=later)
     cut[GTOTAL] = cut["preSY2122"] + cut[[d for d in season_columns(cut)]].sum(axis=1)
     return merge.recompute_windows(cut)
+
+
+CHANGES_BETWEEN = (0.2, 0.4)
+"""Where in its day a replayed day's feed changes: after the day's first (cron) run, and early enough that
+the watch sees it and the run it triggers is scheduled within that day."""
+
+
+def change_at(day: date) -> float:
+    """The moment of ``day`` its feed changes, as a fraction of the day: random, the same on every replay."""
+    return random.Random(day.toordinal()).uniform(*CHANGES_BETWEEN)
+
+
+def day_shown(clock: ReplayClock, at: datetime, first_day: date) -> date:
+    """The day whose feed the source shows at ``at``: the replayed day once its change came, else the day before."""
+    day = clock.day(at)
+    if clock.time_of_day(at) >= change_at(day):
+        return day
+    return max(day - timedelta(days=1), first_day - timedelta(days=1))

@@ -7,10 +7,11 @@ until it is ready. The supervisor holds, until ``down`` stops it:
 - a moto server with the bucket, distribution and topics, seeded with the real
   history as it was published the day before the replay starts;
 - a feed server that plays the real 2021-22 season forward, one day every
-  ``minutes_per_day`` minutes (``season_replay``), and answers an error while
-  ``break_feed`` is in force;
-- the deployments on the process pool only (the update's cron follows the
-  replay: one run per replayed day), with the settings in the Prefect variable;
+  ``minutes_per_day`` minutes (``season_replay``), each day's change at a random
+  moment of it, with an ``ETag``; it answers an error while ``break_feed`` is in force;
+- the deployments on the process pool only (the update's backstop cron follows the
+  replay: the first run of each replayed day; the watch polls about six times a
+  day and the update runs on its event), with the settings in the Prefect variable;
 - a process worker whose environment reaches all of them.
 
 Everything lives under one folder (``.stack/``): ``stack.json`` (what runs
@@ -49,6 +50,7 @@ READY_TIMEOUT_SECONDS = 300.0
 BROKEN_FILE = "feed-broken"
 FEED_PATH = "/cps/covid-cases.json"
 UPDATE_DEPLOYMENT = "cps-covid-update"
+WATCH_DEPLOYMENT = "cps-covid-watch"
 STACK_SETTINGS = {"CPS_COVID_FETCH_BACKOFF_SECONDS": "1"}
 """The stack's own defaults (a broken feed fails within seconds); the caller's CPS_COVID_* win."""
 
@@ -110,6 +112,17 @@ def cron_for(minutes_per_day: float) -> str:
     raise ValueError(f"minutes per day {minutes_per_day:g}: choose a number that divides an hour (1, 2, 5, 0.5...)")
 
 
+def watch_seconds_for(minutes_per_day: float) -> int:
+    """How often the watch polls: about six times a replayed day (the real one polls every minute of a
+    1,440-minute day, but a process a second would swamp a laptop), at least 10 s apart (the worker submits
+    a run up to 5 s early: closer polls would overlap and be cancelled)."""
+    return max(s for s in (10, 15, 20, 30, 60, 120, 300) if s <= max(10.0, minutes_per_day * 60 / 6))
+
+
+def watch_cron_for(minutes_per_day: float) -> str:
+    return cron_for(watch_seconds_for(minutes_per_day) / 60)
+
+
 TICK_INTO_DAY = 1 / 6
 """Where in each replayed day the cron ticks: a run started a few seconds early still fetches its own day's
 feed, and one started late still has most of the day to fetch it (each updates its scheduled day)."""
@@ -156,7 +169,7 @@ def _readable(emulated) -> None:
 def _feed_route(state: Path, clock: ReplayClock):
     """Today's feed of the replayed season, or the error ``break_feed`` asked for."""
     from local.feed_server import Route
-    from local.season_replay import feed_of, real_schools
+    from local.season_replay import day_shown, feed_of, real_schools
 
     real = real_schools()
 
@@ -165,7 +178,9 @@ def _feed_route(state: Path, clock: ReplayClock):
         if broken.exists():
             status = int(broken.read_text() or 404)
             return Route(f"feed broken on purpose (cps-covid stack break): HTTP {status}".encode(), status=status)
-        return Route(feed_of(real, clock.day(datetime.now(UTC))), "application/json")
+        return Route(
+            feed_of(real, day_shown(clock, datetime.now(UTC), clock.first_day)), "application/json", validators=True
+        )
 
     return answer
 
@@ -182,7 +197,10 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
     from local.prefect_server import prefect_server
 
     with ExitStack() as running:
-        scheduler = {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2"}
+        scheduler = {
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",  # a triggered run behind the cron's
+        }
         api_url = running.enter_context(prefect_server(state / "prefect", settings=scheduler, ui=True))
         client_home = state / "client"
         os.environ |= {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(client_home)}
@@ -198,6 +216,7 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
         _readable(emulated)
         _seed(emulated, first_day)
         clock = replay_clock(first_day, minutes_per_day, datetime.now(UTC))
+        watch_window = watch_seconds_for(minutes_per_day)
         feeds = running.enter_context(FeedServer())
         feed_url = feeds.route(FEED_PATH, _feed_route(state, clock))
         vaccination = Route((FEEDS_DIR / "2021-09-23-vaccination.json").read_bytes(), "application/json")
@@ -210,11 +229,15 @@ def serve(state: Path, first_day: date, minutes_per_day: float) -> int:
                 "CPS_COVID_PROFILE_URL": feeds.serve_profiles(FEEDS_DIR / "school-profiles.json"),
                 "CPS_COVID_VACCINATION_SOURCE_URL": feeds.route("/cps/vaccination.json", vaccination),
                 "CPS_COVID_REPLAY_CLOCK": str(clock),
+                "CPS_COVID_WATCH_WINDOW_SECONDS": str(watch_window),
                 "CPS_COVID_PREFECT_UI_URL": api_url.removesuffix("/api"),
             }
         )
         env = _base_environment(marker) | {"PREFECT_API_URL": api_url, "PREFECT_HOME": str(client_home)}
-        print(deploy.deploy(target="process", env=env | settings, crons={UPDATE_DEPLOYMENT: cron}).text(), flush=True)
+        crons = {UPDATE_DEPLOYMENT: cron, WATCH_DEPLOYMENT: watch_cron_for(minutes_per_day)}
+        windows = {UPDATE_DEPLOYMENT: watch_window}  # the trigger's window, replayed as fast as the days
+        changes = deploy.deploy(target="process", env=env | settings, crons=crons, windows=windows)
+        print(changes.text(), flush=True)
         # the worker's flows read their settings from the Prefect variable, as a deployed worker's do
         worker_env = env | {k: v for k, v in settings.items() if not k.startswith("CPS_COVID_")}
         worker = running.enter_context(prefect_worker(worker_env, state / "worker.log", show_log=False))

@@ -202,6 +202,7 @@ def target_spec(
     crons: Mapping[str, str] | None = None,
     timezone: str | None = None,
     paused: Iterable[str] = (),
+    windows: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """``prefect.yaml`` as ``prefect deploy`` applies it to the target, without build or push steps.
 
@@ -211,7 +212,8 @@ def target_spec(
     ``code_dir``. ``crons`` replaces a deployment's schedules' cron (the local stack replays a day every few
     minutes). ``timezone`` (the settings') replaces every schedule's, so a cron run fires on the clock the flow
     resolves its day on (``clock.update_day``). ``paused``: deployments whose schedules are made inactive (their
-    triggers and on-demand runs still work)."""
+    triggers and on-demand runs still work). ``windows`` replaces the ``within`` of a deployment's triggers (the
+    local stack's update trigger, replayed as fast as its days)."""
     spec = yaml.safe_load(PREFECT_FILE.read_text())
     out: dict[str, Any] = {k: v for k, v in spec.items() if k not in ("definitions", "build", "push", "deployments")}
     if target == "process":
@@ -220,6 +222,8 @@ def target_spec(
     for item in spec["deployments"]:
         if crons and item["name"] in crons:
             item = item | {"schedules": [s | {"cron": crons[item["name"]]} for s in item["schedules"]]}
+        if windows and item["name"] in windows:
+            item = item | {"triggers": [t | {"within": windows[item["name"]]} for t in item["triggers"]]}
         if item["name"] in paused:
             item = item | {"schedules": [s | {"active": False} for s in item["schedules"]]}
         if timezone and item.get("schedules"):
@@ -318,9 +322,10 @@ def deploy(
     crons: Mapping[str, str] | None = None,
     stack: str | None = None,
     paused: Iterable[str] = (),
+    windows: Mapping[str, float] | None = None,
 ) -> Changes:
     """``stack``: the CloudFormation stack's outputs fill in what the environment does not set; ``paused``:
-    deployments deployed with their schedules inactive."""
+    deployments deployed with their schedules inactive; ``windows``: their triggers' ``within`` replaced."""
     from prefect.client.orchestration import get_client
 
     from cps_covid.settings import DEFAULT_TIMEZONE
@@ -338,6 +343,7 @@ def deploy(
         values = settings_values(env)
         apply_variable(client, values, changes)
         apply_blocks(env, changes)
-        spec = target_spec(target, image, code_dir, crons, values.get("timezone") or DEFAULT_TIMEZONE, paused)
+        timezone = values.get("timezone") or DEFAULT_TIMEZONE
+        spec = target_spec(target, image, code_dir, crons, timezone, paused, windows)
         apply_deployments(client, spec, code_dir, env, changes)
     return changes

@@ -59,6 +59,11 @@ class ReplayClock:
         elapsed = max((at - self.started).total_seconds(), 0.0)
         return self.first_day + timedelta(days=int(elapsed // (self.minutes_per_day * 60)))
 
+    def time_of_day(self, at: datetime) -> float:
+        """How far into its replayed day wall-clock ``at`` is, from 0 (midnight) to 1."""
+        elapsed = max((at - self.started).total_seconds(), 0.0)
+        return (elapsed % (self.minutes_per_day * 60)) / (self.minutes_per_day * 60)
+
 
 def zone(timezone: str) -> ZoneInfo:
     """The configured timezone (``settings.timezone``); a name the tz database does not know stops."""

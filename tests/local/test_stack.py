@@ -46,7 +46,7 @@ CHROMIUM_FLAGS = [
     "--virtual-time-budget=8000",
     "--hide-scrollbars",
 ]
-RUN_NAME = re.compile(r"update-2021-09-\d\d at \d\d:\d\d:\d\d")
+RUN_NAME = re.compile(r"update-2021-09-\d\d at \d\d:\d\d:\d\d \((backstop|feed changed [0-9a-f]{8})\)")
 
 
 def clean_environment() -> dict[str, str]:
@@ -88,13 +88,13 @@ def api(stack: Stack, path: str, body: dict) -> list[dict]:
         return json.load(answer)
 
 
-def finished_run(stack: Stack, deployment: str, state: str, after: datetime) -> dict | None:
+def finished_run(stack: Stack, deployment: str, state: str, after: datetime, like: str = "") -> dict | None:
     """The latest run of ``deployment`` that started after ``after`` and ended in ``state`` (a state type)."""
     found = api(
         stack,
         "/flow_runs/filter",
         {
-            "flow_runs": {"state": {"type": {"any_": [state]}}},
+            "flow_runs": {"state": {"type": {"any_": [state]}}} | ({"name": {"like_": like}} if like else {}),
             "deployments": {"name": {"any_": [deployment]}},
             "sort": "START_TIME_DESC",
             "limit": 1,
@@ -117,7 +117,7 @@ def alarms(stack: Stack) -> list[dict]:
 @pytest.fixture(scope="module")
 def cron_run(stack: Stack) -> dict:
     return wait_for(
-        lambda: finished_run(stack, "cps-covid-update", "COMPLETED", datetime(2000, 1, 1, tzinfo=UTC)),
+        lambda: finished_run(stack, "cps-covid-update", "COMPLETED", datetime(2000, 1, 1, tzinfo=UTC), "(backstop)"),
         what="a cron run of cps-covid-update to complete through the worker",
         timeout=240,
         every=1,
@@ -135,36 +135,55 @@ REPLAYED = [date(2021, 9, 13) + timedelta(days=n) for n in range(3)]
 
 
 def test_every_replayed_day_is_published_on_its_own_day_and_mailed_under_it(stack: Stack, cron_run: dict) -> None:
-    """Three replayed days at 30 s a day, one cron run each (before the rerun below applies a day out of turn)."""
+    """Three replayed days at 30 s a day. Each day's first run is the backstop cron's, before the day's change;
+    the feed changes at a random moment of the day, the watch (every 10 s) signals it and the update it
+    triggers applies it, named for it (before the rerun below applies a day out of turn)."""
 
-    def days_completed() -> set[str] | None:
-        runs = api(
-            stack,
-            "/flow_runs/filter",
-            {
-                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
-                "deployments": {"name": {"any_": ["cps-covid-update"]}},
-                "limit": 100,
-            },
-        )
-        named = {r["name"][len("update-") :][:10] for r in runs}
-        return named if {d.isoformat() for d in REPLAYED} <= named else None
+    def published() -> pd.DataFrame | None:
+        url = f"{stack.moto_url}/{stack.bucket}/data/allCpsCovidData.csv"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            found = pd.read_csv(answer, dtype={SCHOOL_ID: str}).set_index(SCHOOL_ID)
+        if not {day_column(d) for d in REPLAYED} <= set(found.columns):
+            return None
+        real = real_schools().set_index(SCHOOL_ID)
+        same = all(found[day_column(d)].equals(real.loc[found.index, day_column(d)]) for d in REPLAYED)
+        return found if same else None
 
-    wait_for(days_completed, what="a completed cron run for each of three replayed days", timeout=420, every=2)
-    with urllib.request.urlopen(f"{stack.moto_url}/{stack.bucket}/data/allCpsCovidData.csv", timeout=30) as answer:
-        published = pd.read_csv(answer, dtype={SCHOOL_ID: str}).set_index(SCHOOL_ID)
+    wait_for(published, what="each of three replayed days published as the real file has it", timeout=420, every=2)
     real = real_schools().set_index(SCHOOL_ID)
     sent = mails(stack)
     for day in REPLAYED:
-        column = day_column(day)
-        assert published[column].equals(real.loc[published.index, column]), f"{column} differs from the real file"
-        cases = int(real[column].clip(lower=0).sum())
+        cases = int(real[day_column(day)].clip(lower=0).sum())
         on_day = [subject for subject in sent if f"({date_label(day)})" in subject]
         assert on_day == ([subject(cases, day)] if cases else []), day
+
+    runs = api(
+        stack,
+        "/flow_runs/filter",
+        {
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+            "deployments": {"name": {"any_": ["cps-covid-update"]}},
+            "sort": "START_TIME_ASC",
+            "limit": 200,
+        },
+    )
+    triggered = {}
+    for day in REPLAYED:
+        named = [r["name"].split(" (")[-1].rstrip(")") for r in runs if r["name"].startswith(f"update-{day} ")]
+        assert "backstop" in named, (day, named)  # the day's first run, its column
+        triggered[day] = [n for n in named if n.startswith("feed changed ")]
+        # one change a day, at most one run for it; a fresh stack's first poll finds the ledger empty, so the
+        # seeded day's feed is a change too
+        assert len(triggered[day]) <= (2 if day == REPLAYED[0] else 1), (day, named)
+    assert any(triggered.values()), triggered  # (a backstop run that started late may have seen a change first)
+    events = api(stack, "/events/filter", {"filter": {"event": {"name": ["cps-covid.feed.changed"]}}, "limit": 50})
+    signalled = {e["payload"]["sha256"][:8] for e in events["events"]}
+    assert {n.removeprefix("feed changed ") for t in triggered.values() for n in t} <= signalled
 
 
 def test_a_cron_run_updates_the_replayed_day_and_an_on_demand_rerun_completes(stack: Stack, cron_run: dict) -> None:
     assert RUN_NAME.fullmatch(cron_run["name"]), cron_run["name"]  # the resolved (replayed) day, not "today"
+    assert cron_run["name"].endswith(" (backstop)")
     assert "auto-scheduled" in cron_run["tags"]
     as_of = cron_run["name"][len("update-") :][:10]
 
@@ -225,6 +244,15 @@ def test_a_broken_feed_alarms_at_once_and_the_next_completed_run_says_it_healed(
     assert notice["subject"] == f"cps-covid-update recovered: {healed['name']} Completed"
     assert "ended Failed: the deployment has healed" in notice["message"]
     assert [a["subject"] for a in alarms(stack)].count(subject) == 1
+    # the watch failed every 10 s meanwhile: one alarm for the outage, and its recovery
+    watch_notice = wait_for(
+        lambda: next((a for a in alarms(stack) if a["subject"].startswith("cps-covid-watch recovered")), None),
+        what="the watch's recovery notice",
+        timeout=120,
+    )
+    watch_alarms = [a["subject"] for a in alarms(stack) if a["subject"].startswith("cps-covid-watch watch Failed")]
+    assert watch_alarms == ["cps-covid-watch watch Failed: HTTP 404 Not Found"], watch_alarms
+    assert watch_notice["subject"] == "cps-covid-watch recovered: watch Completed"
 
 
 def chromium(url: str, profile: Path, *args: str) -> str:

@@ -67,3 +67,11 @@ def test_a_clock_reads_back_as_it_is_written() -> None:
 def test_a_malformed_clock_names_the_setting_and_the_form(spec: str) -> None:
     with pytest.raises(ClockError, match=r"replay_clock .* FIRST_DAY@START_UTC/MINUTES_PER_DAY|must be positive"):
         ReplayClock.parse(spec)
+
+
+def test_the_time_of_day_runs_from_zero_to_one_within_each_replayed_day() -> None:
+    clock = ReplayClock(date(2021, 9, 13), START, 2)
+    assert clock.time_of_day(START) == 0.0
+    assert clock.time_of_day(START + timedelta(seconds=30)) == 0.25
+    assert clock.time_of_day(START + timedelta(minutes=2, seconds=90)) == 0.75  # 2021-09-14, three quarters in
+    assert clock.time_of_day(START - timedelta(minutes=5)) == 0.0
