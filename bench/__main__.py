@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Section, Target, load_average, machine, seconds
 
-BENCHMARKS = ("merge_vs_rows", "scale", "flow_overhead", "container", "deployed_run")
+BENCHMARKS = ("merge_vs_rows", "scale", "flow_overhead", "container", "deployed_run", "freshness")
 RESULTS = ROOT / "bench/results.md"
 
 
@@ -72,7 +72,13 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[], Section]]:
 
         return deployed_run.run(quick=args.quick, api_url=args.api_url)
 
+    def freshness() -> Section:
+        from bench import freshness
+
+        return freshness.run(quick=args.quick, api_url=args.api_url)
+
     return {
+        "freshness": freshness,
         "merge_vs_rows": merge_vs_rows,
         "scale": scale,
         "flow_overhead": flow_overhead,

@@ -1,6 +1,6 @@
 """How long browsers and CloudFront may keep each object we publish (pure): one rule per kind of key.
 
-The site changes at most every 30 minutes and every change is invalidated at
+The site changes a few times a day, each change invalidated at
 CloudFront, which empties the edge but not a visitor's browser. Without a
 ``Cache-Control`` header browsers guess (a share of the object's age), so a
 visitor could see yesterday's table for hours after an update.

@@ -252,3 +252,21 @@ def test_a_new_run_replaces_the_last_one_and_keeps_the_dated_figures() -> None:
     assert "| 2026-12-05 | a figure |" in second
     assert "run 1" not in second and second.endswith("run 2\n")
     assert second.count(MARKER) == 1
+
+
+# --- part 6: the freshness benchmark's arithmetic (its run needs minutes of real time: make bench only) -------
+
+
+def test_the_cron_only_latency_waits_for_the_next_half_hour_and_the_reduction_counts_the_backstop() -> None:
+    from datetime import UTC, datetime
+
+    from bench import freshness
+
+    at = datetime(2026, 12, 6, 13, 29, 59, tzinfo=UTC)
+    assert freshness.next_slot(at) == datetime(2026, 12, 6, 13, 30, tzinfo=UTC)
+    assert freshness.next_slot(at.replace(minute=30, second=0)) == datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    assert freshness.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5 and freshness.percentile([5.0], 0.95) == 5.0
+    assert freshness.reduction(1.0, 2) == 1 - 6 / 48  # 2 triggered + 4 backstop runs against 48
+    assert round(freshness.reduction(1.0, 5), 4) == round(1 - 9 / 48, 4)
+    body = freshness.payload(3)
+    assert body.startswith(freshness.FEED_FILE.read_bytes()) and body.count(b'"09/23/2021"') >= 3

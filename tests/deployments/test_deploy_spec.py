@@ -111,3 +111,13 @@ def test_a_change_runs_the_update_at_once_and_a_burst_runs_it_once() -> None:
     ]
     assert spec["cps-covid-watch"]["schedules"][0]["cron"] == "* * * * *"
     assert spec["cps-covid-watch"]["concurrency_limit"]["collision_strategy"] == "CANCEL_NEW"
+
+
+def test_paused_deployments_keep_their_schedules_inactive_and_windows_replace_a_triggers_within() -> None:
+    spec = by_name(
+        deploying.target_spec("process", None, ROOT, paused=["cps-covid-watch"], windows={"cps-covid-update": 10})
+    )
+    assert [s["active"] for s in spec["cps-covid-watch"]["schedules"]] == [False]
+    assert [s["active"] for s in spec["cps-covid-update"]["schedules"]] == [True]
+    assert [t["within"] for t in spec["cps-covid-update"]["triggers"]] == [10]
+    assert [t["within"] for t in spec["cps-covid-alert"]["triggers"]] == [0, 7 * 3600, 15 * 60]  # untouched

@@ -139,15 +139,14 @@ def test_every_replayed_day_is_published_on_its_own_day_and_mailed_under_it(stac
     the feed changes at a random moment of the day, the watch (every 10 s) signals it and the update it
     triggers applies it, named for it (before the rerun below applies a day out of turn)."""
 
-    def published() -> pd.DataFrame | None:
+    def published() -> bool:
         url = f"{stack.moto_url}/{stack.bucket}/data/allCpsCovidData.csv"
         with urllib.request.urlopen(url, timeout=30) as answer:
             found = pd.read_csv(answer, dtype={SCHOOL_ID: str}).set_index(SCHOOL_ID)
         if not {day_column(d) for d in REPLAYED} <= set(found.columns):
-            return None
+            return False
         real = real_schools().set_index(SCHOOL_ID)
-        same = all(found[day_column(d)].equals(real.loc[found.index, day_column(d)]) for d in REPLAYED)
-        return found if same else None
+        return all(found[day_column(d)].equals(real.loc[found.index, day_column(d)]) for d in REPLAYED)
 
     wait_for(published, what="each of three replayed days published as the real file has it", timeout=420, every=2)
     real = real_schools().set_index(SCHOOL_ID)
