@@ -190,6 +190,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
                 latencies.append(published_after(before, time.monotonic()))
             time.sleep(15 if quick else 70)  # a second run for a change would have started by now
             runs = [r for r in update_runs(measured_from) if r.state and r.state.is_final()]
+            run_seconds = [(r.end_time - r.start_time).total_seconds() for r in runs if r.end_time and r.start_time]
             with get_client(sync_client=True) as client:
                 watch_runs = [
                     r
@@ -283,6 +284,12 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
             "cron only (every 30 min)": "",
             "notes": f"a poll costs {poll_cpu / update_cpu:.0%} of its CPU" if update_cpu else "",
         },
+        {
+            "what": "a triggered update that publishes (deployed)",
+            "watched (trigger)": seconds(statistics.median(run_seconds or [0])),
+            "cron only (every 30 min)": seconds(statistics.median(slot_run.values())),
+            "notes": "median Running -> Completed; cron only: created -> Completed of its slot runs",
+        },
     ]
     section.targets = [
         Target(
@@ -313,5 +320,6 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
         "polls": polls,
         "nothing_to_do": nothing,
         "watch_run_seconds": watch_seconds,
+        "update_run_seconds": run_seconds,
     }
     return section

@@ -93,7 +93,7 @@ class CaseFlowSettings(_Base):
     heartbeat_namespace: str = "cps-covid"
     """CloudWatch namespace of the heartbeat every completed update puts (the stack's ``MetricNamespace``);
     empty: no heartbeat."""
-    watch_window_seconds: float = 120.0
+    watch_window_seconds: float = 60.0
     """The update trigger's ``within`` (``prefect.yaml``): the feed watch signals no second change inside it,
     since the trigger would drop that event."""
     tags: Annotated[dict[str, str], NoDecode] = {"lifecycle": "true"}

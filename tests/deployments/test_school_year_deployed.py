@@ -4,8 +4,9 @@ From SY2122 in June 2022 to SY2223 in August: cases, a correction, the summer
 session's empty first day, summer cases, a five-week gap the operator confirms,
 the new school year's empty first days and its first case. Run twice on two
 buckets: with the district's season calendar (no run fails, no alarm fires, the
-operators are told of each season close), and without one (exactly the two
-reset runs fail, each alarm arrives, and the manual close works).
+operators are told of each season close), in this process through the Prefect
+API; and deployed, on a real process worker, without one (exactly the two reset
+runs fail, each alarm arrives, and the manual close works).
 """
 
 from __future__ import annotations
@@ -153,15 +154,21 @@ def check_the_year(schools: pd.DataFrame) -> None:
     assert schools.columns.tolist()[8:11] == ["preSY2122", "SY2122", "Summer_22"]  # the front end's layout
 
 
-def test_with_the_season_calendar_the_year_needs_no_hand_edit(worker, buckets, feeds) -> None:
+def test_with_the_season_calendar_the_year_needs_no_hand_edit(prefect_api, buckets, feeds, monkeypatch) -> None:
+    """In this process, through the Prefect API: the deployed path is the next test's, whose runs fail and alarm."""
+    from flows.update import run_update
+
     emulated = buckets["calendar"]
+    for name, value in emulated.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CPS_COVID_MAX_GAP_DAYS", "30")
+    monkeypatch.delenv("CPS_COVID_SEASONS", raising=False)  # the district's calendar
     for as_of, _, gap in YEAR:
-        flow_run = run_day(emulated, feeds, as_of, seasons=None, fill_gap=gap)  # the district's calendar
-        assert flow_run.state.is_completed(), (as_of, flow_run.state.message)
+        state = run_update(as_of=as_of, source=feeds.url(f"/{as_of}.json"), fill_gap=gap)
+        assert state.is_completed(), (as_of, state.message)
 
     check_the_year(published(emulated))
-    # the first run may say that cps-covid-rerun recovered from a run an earlier test module made fail
-    mail = [m for m in operator_mail(emulated, worker["operators"]) if " recovered: " not in m["subject"]]
+    mail = operator_mail(emulated, emulated.alarm_topic_arn)
     assert [m["subject"] for m in mail] == [
         "cps-covid: the season was closed into SY2122 (Jun. 14, 2022), no action needed",
         "cps-covid: the season was closed into Summer_22 (Aug. 18, 2022), no action needed",
