@@ -337,24 +337,31 @@ def triggered_runs() -> list:
     return [r for r in runs if r.state and r.state.is_final()]
 
 
-def test_a_feed_change_signals_once_and_runs_one_update_and_no_change_signals_nothing(worker, emulated, source) -> None:
-    """The watch on demand (its schedule is paused here), the trigger and the update as deployed."""
-    watched = "cps-covid-watch/cps-covid-watch"
+def test_a_feed_change_signals_once_and_runs_one_update_and_no_change_signals_nothing(
+    worker, emulated, source, flow_env, monkeypatch
+) -> None:
+    """The watch polls in this process (its schedule is paused here; its deployed runs are the next test's), the
+    trigger and the update run as deployed."""
+    from flows.watch import run_watch
+
+    for name, value in flow_env.items():
+        if name.startswith(("CPS_COVID_", "AWS_")):
+            monkeypatch.setenv(name, value)
     run_deployment("cps-covid-update/cps-covid-rerun", parameters={}, timeout=300, poll_interval=0.5)
-    quiet = run_deployment(watched, timeout=300, poll_interval=0.5)  # what the rerun applied is no change
-    assert quiet.state.is_completed() and quiet.state.message.startswith("no change: body "), quiet.state.message
+    quiet = run_watch()  # what the rerun applied is no change
+    assert quiet.is_completed() and quiet.message.startswith("no change: body "), quiet.message
 
     one_more = FEED + b'"09/22/2021","609772","ADDAMS","Student"\r\n'  # one case more at ADDAMS
     source.route("/feed.csv", Route(one_more, validators=True))
-    changed = run_deployment(watched, timeout=300, poll_interval=0.5)
-    assert changed.state.is_completed() and changed.state.message.startswith("changed to "), changed.state.message
+    changed = run_watch()
+    assert changed.is_completed() and changed.message.startswith("changed to "), changed.message
     (update,) = wait_for(triggered_runs, what="the update the change triggered to finish", timeout=240)
     assert update.state.is_completed(), update.state.message
     sha = hashlib.sha256(one_more).hexdigest()
     assert update.name.startswith("update-2021-09-23 at ") and update.name.endswith(f"(feed changed {sha[:8]})")
 
-    again = run_deployment(watched, timeout=300, poll_interval=0.5)  # a conditional GET: 304
-    assert again.state.is_completed() and again.state.message.startswith("no change"), again.state.message
+    again = run_watch()  # a conditional GET: 304
+    assert again.is_completed() and again.message.startswith("no change"), again.message
     assert source.not_modified["/feed.csv"] == 1
     (event,) = feed_events()
     assert event.payload["sha256"] == sha and event.resource.id == "cps-covid.feed"

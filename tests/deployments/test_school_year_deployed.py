@@ -162,6 +162,7 @@ def test_with_the_season_calendar_the_year_needs_no_hand_edit(prefect_api, bucke
     for name, value in emulated.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("CPS_COVID_MAX_GAP_DAYS", "30")
+    monkeypatch.setenv("CPS_COVID_SOURCE_URL", "http://127.0.0.1:9/unused")  # each run names its day's feed
     monkeypatch.delenv("CPS_COVID_SEASONS", raising=False)  # the district's calendar
     for as_of, _, gap in YEAR:
         state = run_update(as_of=as_of, source=feeds.url(f"/{as_of}.json"), fill_gap=gap)
