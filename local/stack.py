@@ -114,9 +114,9 @@ def cron_for(minutes_per_day: float) -> str:
 
 def watch_seconds_for(minutes_per_day: float) -> int:
     """How often the watch polls: about six times a replayed day (the real one polls every minute of a
-    1,440-minute day, but a process a second would swamp a laptop), at least 10 s apart (the worker submits
-    a run up to 5 s early: closer polls would overlap and be cancelled)."""
-    return max(s for s in (10, 15, 20, 30, 60, 120, 300) if s <= max(10.0, minutes_per_day * 60 / 6))
+    1,440-minute day, but a process a second would swamp a laptop), at least 15 s apart (the worker submits
+    a run up to 5 s early: closer polls would overlap and be cancelled; each is a fresh process)."""
+    return max(s for s in (15, 20, 30, 60, 120, 300) if s <= max(15.0, minutes_per_day * 60 / 6))
 
 
 def watch_cron_for(minutes_per_day: float) -> str:

@@ -4,9 +4,10 @@ From SY2122 in June 2022 to SY2223 in August: cases, a correction, the summer
 session's empty first day, summer cases, a five-week gap the operator confirms,
 the new school year's empty first days and its first case. Run twice on two
 buckets: with the district's season calendar (no run fails, no alarm fires, the
-operators are told of each season close), in this process through the Prefect
-API; and deployed, on a real process worker, without one (exactly the two reset
-runs fail, each alarm arrives, and the manual close works).
+operators are told of each season close), and without one (exactly the two reset
+runs fail, each alarm arrives, and the manual close works). The reset days run
+deployed on a real process worker, whose failing runs alarm; the other runs go
+through the Prefect API in this process (a deployed run costs a fresh process).
 """
 
 from __future__ import annotations
@@ -178,18 +179,31 @@ def test_with_the_season_calendar_the_year_needs_no_hand_edit(prefect_api, bucke
     assert "Carry-over columns now: preSY2122, SY2122, Summer_22." in mail[1]["message"]
 
 
-def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(worker, buckets, feeds) -> None:
+def test_without_a_calendar_exactly_the_resets_stop_and_the_manual_close_works(
+    worker, buckets, feeds, monkeypatch
+) -> None:
+    """The reset days run deployed (their runs fail and alarm through the worker); the days between them and the
+    operator's manual closes run in this process, as in the calendar year above."""
+    from flows.update import run_update
+
     emulated = buckets["manual"]
+    for name, value in emulated.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CPS_COVID_MAX_GAP_DAYS", "30")
+    monkeypatch.setenv("CPS_COVID_SOURCE_URL", "http://127.0.0.1:9/unused")
+    monkeypatch.setenv("CPS_COVID_SEASONS", "")  # no calendar
     stopped = []
     for as_of, _, gap in YEAR:
-        flow_run = run_day(emulated, feeds, as_of, seasons="", fill_gap=gap)
+        source = feeds.url(f"/{as_of}.json")
         if as_of in RESETS:
+            flow_run = run_day(emulated, feeds, as_of, seasons="", fill_gap=gap)
             assert flow_run.state.is_failed(), as_of
             assert "rerun the update with new_season=NAME" in flow_run.state.message
             stopped.append(flow_run.name)
-            flow_run = run_day(emulated, feeds, as_of, seasons="", new_season=RESETS[as_of])
-            assert flow_run.name != stopped[-1]  # the rerun of the same day is told apart by its start time
-        assert flow_run.state.is_completed(), (as_of, flow_run.state.message)
+            state = run_update(as_of=as_of, source=source, new_season=RESETS[as_of])
+        else:
+            state = run_update(as_of=as_of, source=source, fill_gap=gap)
+        assert state.is_completed(), (as_of, state.message)
     assert [name.split(" at ")[0] for name in stopped] == ["update-2022-06-14", "update-2022-08-18"]
 
     check_the_year(published(emulated))
