@@ -36,9 +36,26 @@ def _import_floor(rounds: int) -> dict[str, list[float]]:
     return {name: [_started_and_imported(s, env) for _ in range(rounds)] for name, s in statements.items()}
 
 
-def run(*, quick: bool = False, api_url: str | None = None) -> Section:
+def completed_rerun(parameters: dict[str, object], env: dict[str, str], what: str):
+    """One ``cps-covid-rerun`` through the worker with ``env`` (a bucket's settings), as the server records it
+    when it is over; any other end than Completed stops the benchmark."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
+
+    flow_run = run_deployment(
+        "cps-covid-update/cps-covid-rerun",
+        parameters=parameters,
+        job_variables={"env": env},
+        timeout=600,
+        poll_interval=0.5,
+    )
+    if not flow_run.state.is_completed():
+        raise RuntimeError(f"the {what} ended {flow_run.state.name}: {flow_run.state.message}")
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run.id)
+
+
+def run(*, quick: bool = False, api_url: str | None = None) -> Section:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from cps_covid.operations import deploy
@@ -72,17 +89,7 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
                 emulated = provision(endpoint, f"bench-deployed-{number + 1}")
                 seed_history(emulated, HISTORY_DIR)
                 job_env = {k: v for k, v in emulated.environment().items() if k.startswith("CPS_COVID_")}
-                flow_run = run_deployment(
-                    "cps-covid-update/cps-covid-rerun",
-                    parameters={"as_of": "2021-09-23"},
-                    job_variables={"env": job_env},
-                    timeout=600,
-                    poll_interval=0.5,
-                )
-                if not flow_run.state.is_completed():
-                    raise RuntimeError(f"the deployed run ended {flow_run.state.name}: {flow_run.state.message}")
-                with get_client(sync_client=True) as client:
-                    done = client.read_flow_run(flow_run.id)
+                done = completed_rerun({"as_of": "2021-09-23"}, job_env, "deployed run")
                 if number:
                     to_running = (done.start_time - done.created).total_seconds()
                     running = (done.end_time - done.start_time).total_seconds()

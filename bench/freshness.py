@@ -100,9 +100,9 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
         FlowRunFilter,
         FlowRunFilterStartTime,
     )
-    from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from bench.deployed_run import completed_rerun
     from cps_covid.operations import deploy
     from cps_covid.rules import publish_plan
     from cps_covid.rules.clock import ReplayClock
@@ -166,11 +166,11 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
                 time.sleep(0.5)
             raise TimeoutError(f"a change was not published within {limit:.0f} s")
 
-        def update_runs(since: datetime) -> list:
+        def runs_of(deployment: str, since: datetime) -> list:
             with get_client(sync_client=True) as client:
                 return client.read_flow_runs(
                     flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)),
-                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["cps-covid-update"])),
+                    deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
                 )
 
         latencies: list[float] = []
@@ -189,17 +189,9 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
                 bodies.append(current["body"])
                 latencies.append(published_after(before, time.monotonic()))
             time.sleep(15 if quick else 70)  # a second run for a change would have started by now
-            runs = [r for r in update_runs(measured_from) if r.state and r.state.is_final()]
+            runs = [r for r in runs_of("cps-covid-update", measured_from) if r.state and r.state.is_final()]
             run_seconds = [(r.end_time - r.start_time).total_seconds() for r in runs if r.end_time and r.start_time]
-            with get_client(sync_client=True) as client:
-                watch_runs = [
-                    r
-                    for r in client.read_flow_runs(
-                        flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=measured_from)),
-                        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["cps-covid-watch"])),
-                    )
-                    if r.state and r.state.is_completed()
-                ]
+            watch_runs = [r for r in runs_of("cps-covid-watch", measured_from) if r.state and r.state.is_completed()]
 
             # the cron-only configuration: one run per 30-minute slot that follows a change, on its own bucket
             slots: dict[datetime, int] = {}
@@ -209,17 +201,8 @@ def run(*, quick: bool = False, api_url: str | None = None) -> Section:
             slot_run: dict[datetime, float] = {}
             for slot, index in sorted(slots.items()):
                 url = feeds.route(f"/slot-{index}.csv", Route(bodies[index]))
-                flow_run = run_deployment(
-                    "cps-covid-update/cps-covid-rerun",
-                    parameters={"as_of": DAY.isoformat(), "source": url, "trigger": "cron-only slot"},
-                    job_variables={"env": cron_env},
-                    timeout=600,
-                    poll_interval=0.5,
-                )
-                if not flow_run.state.is_completed():
-                    raise RuntimeError(f"the cron-only run ended {flow_run.state.name}: {flow_run.state.message}")
-                with get_client(sync_client=True) as client:
-                    done = client.read_flow_run(flow_run.id)
+                parameters = {"as_of": DAY.isoformat(), "source": url, "trigger": "cron-only slot"}
+                done = completed_rerun(parameters, cron_env, "cron-only run")
                 slot_run[slot] = (done.end_time - done.created).total_seconds()
             cron_latencies = [(next_slot(at) - at).total_seconds() + slot_run[next_slot(at)] for at in changed_at]
 
